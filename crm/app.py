@@ -1,0 +1,71 @@
+"""create_app(settings): the one place that knows every domain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
+from litestar.middleware.rate_limit import RateLimitConfig, RateLimitMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.stores.memory import MemoryStore
+from litestar.stores.registry import StoreRegistry
+
+from crm.config import Settings, get_settings
+from crm.contacts.routes import ContactController
+from crm.donations.routes import DonationInquiryController
+from crm.forms.routes import FormController, InterestController
+from crm.health import health, ready
+from crm.http import exception_handlers
+from crm.preferences.routes import ConfirmController
+from crm.volunteers.routes import VolunteerController
+
+
+class FormRateLimitMiddleware(RateLimitMiddleware):
+    """Litestar's limiter plus the Retry-After header a 429 should carry."""
+
+    def create_response_headers(self, cache_object: Any) -> dict[str, str]:
+        headers = super().create_response_headers(cache_object)
+        reset = headers.get(self.config.rate_limit_reset_header_key)
+        if reset is not None:
+            headers["Retry-After"] = str(max(1, int(reset)))
+        return headers
+
+
+def _stores(settings: Settings) -> StoreRegistry:
+    if settings.redis_url:
+        from litestar.stores.redis import RedisStore
+
+        root = RedisStore.with_client(url=settings.redis_url, namespace="crm")
+        return StoreRegistry(default_factory=root.with_namespace)
+    return StoreRegistry(default_factory=lambda _name: MemoryStore())
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    settings.resolved_secret("secret_key")  # fail (or generate) at startup, not at the first email
+    rate_limit = RateLimitConfig(
+        rate_limit=("minute", settings.form_rate_limit),
+        store="form_rate_limit",
+        middleware_class=FormRateLimitMiddleware,
+    )
+    public_forms = Router(path="/", route_handlers=[FormController], middleware=[rate_limit.middleware])
+    cors = CORSConfig(allow_origins=settings.cors_origins or ["null"], allow_methods=["GET", "POST", "PUT", "OPTIONS"],
+                      allow_headers=["content-type", "authorization"], max_age=600)
+    app = Litestar(
+        route_handlers=[
+            health, ready, InterestController, public_forms, ConfirmController,
+            ContactController, VolunteerController, DonationInquiryController,
+        ],
+        cors_config=cors,
+        exception_handlers=exception_handlers,
+        stores=_stores(settings),
+        openapi_config=OpenAPIConfig(
+            title="Charity CRM", version="1.0.0", path="/schema",
+            render_plugins=[SwaggerRenderPlugin(), ScalarRenderPlugin(path="/scalar")],
+        ),
+        debug=False,
+    )
+    app.state.settings = settings
+    return app

@@ -1,0 +1,145 @@
+"""Settings: the only module that reads the environment.
+
+Every variable of SPEC section 2 lives here, flat, with the `CRM_` prefix.
+A bad value stops startup with a message naming the variable (see
+`load_settings`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PLACEHOLDER_POSTAL_ADDRESS = "Cancer Helpline, 123 Example Street, Springfield, ST 00000"
+
+
+class ConfigError(Exception):
+    """Startup configuration is unusable; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CRM_", extra="ignore", validate_default=True)
+
+    env: Literal["development", "production"] = "development"
+    var_dir: Path = Path("./var")
+    database_url: str = "sqlite:///./var/crm.db"
+    broker_url: str = "sqla+sqlite:///./var/broker.db"
+    redis_url: str | None = None
+
+    mail_backend: Literal["smtp", "file", "memory"] = "file"
+    outbox_dir: Path = Path("./var/outbox")
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_timeout: float = Field(30.0, gt=0)
+
+    secret_key: str | None = None
+    webhook_secret: str | None = None
+    public_base_url: str = "http://127.0.0.1:8000"
+    allowed_origins: str | None = None
+
+    mail_from: str = "Cancer Helpline <news@example.org>"
+    org_postal_address: str = PLACEHOLDER_POSTAL_ADDRESS
+    notify_volunteers: str = "volunteers@example.org"
+    notify_donations: str = "donations@example.org"
+
+    send_rate: float = Field(50.0, gt=0)
+    form_rate_limit: int = Field(20, ge=1)
+    match_postal_prefix: int = Field(3, ge=1, le=10)
+
+    # Not in the contract; ours to choose.
+    templates_dir: Path = PROJECT_ROOT / "templates" / "email"
+    confirm_token_days: int = Field(30, ge=1)
+    preferences_token_days: int = Field(90, ge=1)
+    unsubscribe_token_days: int = Field(3650, ge=366)  # CAN-SPAM asks >= 30 days; we keep ten years
+    consent_version: str = "2026-01"
+    timezone: str = "UTC"
+    digest_weekly_day: int = Field(1, ge=0, le=6)  # crontab day_of_week, 1 = Monday
+    digest_monthly_day: int = Field(1, ge=1, le=28)
+    digest_hour: int = Field(9, ge=0, le=23)
+    donation_overdue_hours: int = Field(48, ge=1)
+    soft_bounce_threshold: int = Field(3, ge=1)
+    send_batch_size: int = Field(200, ge=1, le=5000)
+    lease_seconds: int = Field(120, ge=10)
+    outbox_sweep_seconds: float = Field(15.0, gt=0)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _strip_slash(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+    @field_validator("mail_from", "notify_volunteers", "notify_donations", "org_postal_address")
+    @classmethod
+    def _no_crlf(cls, v: str) -> str:
+        if "\r" in v or "\n" in v:
+            raise ValueError("must not contain line breaks")
+        return v
+
+    @model_validator(mode="after")
+    def _production_requires_secrets(self) -> Settings:
+        if self.env == "production":
+            if not self.secret_key:
+                raise ValueError("CRM_SECRET_KEY is required when CRM_ENV=production")
+            if not self.webhook_secret:
+                raise ValueError("CRM_WEBHOOK_SECRET is required when CRM_ENV=production")
+        if self.smtp_ssl and self.smtp_starttls:
+            raise ValueError("CRM_SMTP_SSL and CRM_SMTP_STARTTLS cannot both be true")
+        return self
+
+    @property
+    def cors_origins(self) -> list[str]:
+        if self.allowed_origins is None:
+            return ["*"] if self.env == "development" else []
+        return [o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def resolved_secret(self, name: Literal["secret_key", "webhook_secret"]) -> str:
+        """The configured secret, or (development only) one generated once into var/."""
+        value = getattr(self, name)
+        if value:
+            return value
+        path = self.var_dir / name
+        if path.exists():
+            return path.read_text().strip()
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(32)
+        # Two processes may race on first start; the first writer wins and both read it back.
+        try:
+            with path.open("x") as fh:
+                fh.write(value)
+            path.chmod(0o600)
+        except FileExistsError:
+            pass
+        return path.read_text().strip()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning a validation error into one line per bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ()) if p]
+            name = f"CRM_{loc[0].upper()}" if loc else "configuration"
+            lines.append(f"{name}: {err['msg']}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

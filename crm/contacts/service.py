@@ -1,0 +1,380 @@
+"""Contacts: the ground floor every other domain stands on.
+
+Identity is the normalized address (email-validator), compared case-insensitively
+through `email_key`. The one mailing gate, `mailable`, lives here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import ColumnElement, and_, delete, exists, select, update
+from sqlmodel import Session
+
+from crm.contacts.models import (
+    AppSecret,
+    ConsentEvent,
+    Contact,
+    ContactInterest,
+    ContactStatus,
+    ContactTag,
+    Frequency,
+    Interest,
+    ListKey,
+    Subscription,
+    SubscriptionState,
+    Suppression,
+)
+from crm.db import insert_ignore, utcnow
+from crm.errors import Invalid
+
+SUPPRESSION_SALT = "suppression_salt"
+
+
+@dataclass(frozen=True)
+class NormalizedEmail:
+    email: str  # email-validator's normalized form
+    key: str  # its lower-case twin: the identity
+
+    def __str__(self) -> str:
+        return self.email
+
+
+def normalize_email(raw: str, field: str = "email") -> NormalizedEmail:
+    """Validate syntax (no DNS: the service may run offline) and normalize."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise Invalid.field(field, "an email address is required")
+    if any(ch in raw for ch in "\r\n\x00"):
+        raise Invalid.field(field, "must not contain line breaks")
+    try:
+        info = validate_email(raw.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise Invalid.field(field, str(exc)) from None
+    return NormalizedEmail(info.normalized, info.normalized.lower())
+
+
+def clean_text(value: Any, field: str, *, max_length: int = 200, single_line: bool = True) -> str:
+    """Trimmed free text; single-line fields refuse CR/LF since they may reach a header."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Invalid.field(field, "must be text")
+    if "\x00" in value:
+        raise Invalid.field(field, "must not contain NUL characters")
+    if single_line and ("\r" in value or "\n" in value):
+        raise Invalid.field(field, "must not contain line breaks")
+    value = value.strip()
+    if len(value) > max_length:
+        raise Invalid.field(field, f"must be at most {max_length} characters")
+    return value
+
+
+# --- suppression ------------------------------------------------------------------------------
+
+_salt_cache: dict[str, str] = {}
+
+
+def _salt(session: Session) -> str:
+    url = str(session.get_bind().url)
+    if url not in _salt_cache:
+        row = session.get(AppSecret, SUPPRESSION_SALT)
+        if row is None:
+            raise RuntimeError("suppression salt missing: run `crm db upgrade`")
+        _salt_cache[url] = row.value
+    return _salt_cache[url]
+
+
+def email_hash(session: Session, email_key: str) -> str:
+    return hashlib.sha256(f"{_salt(session)}:{email_key}".encode()).hexdigest()
+
+
+def suppression_reason(session: Session, email_key: str) -> str | None:
+    row = session.get(Suppression, email_hash(session, email_key))
+    return row.reason if row else None
+
+
+def suppress(session: Session, email_key: str | None = None, reason: str = "unsubscribed", *,
+             hashed: str | None = None) -> None:
+    """Add to the suppression list; an existing reason is replaced only by a stronger one."""
+    h = hashed or email_hash(session, email_key or "")
+    existing = session.get(Suppression, h)
+    if existing is None:
+        insert_ignore(session, Suppression, {"email_hash": h, "reason": reason, "created_at": utcnow()})
+    elif _REASON_STRENGTH.get(reason, 0) > _REASON_STRENGTH.get(existing.reason, 0):
+        existing.reason = reason
+        session.add(existing)
+
+
+_REASON_STRENGTH = {"unsubscribed": 1, "erased": 2, "bounced": 3, "complained": 4}
+
+
+def lift_suppression(session: Session, email_key: str, reasons: Iterable[str]) -> None:
+    session.execute(
+        delete(Suppression).where(
+            Suppression.email_hash == email_hash(session, email_key), Suppression.reason.in_(list(reasons))
+        )
+    )
+
+
+# --- interests and tags -----------------------------------------------------------------------
+
+
+def interest_keys(session: Session) -> set[str]:
+    return set(session.scalars(select(Interest.key)))
+
+
+def list_interests(session: Session) -> list[Interest]:
+    return list(session.scalars(select(Interest).order_by(Interest.position, Interest.key)))
+
+
+def validate_interests(session: Session, keys: Any, field: str = "interests") -> list[str]:
+    if keys is None:
+        return []
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise Invalid.field(field, "must be a list of interest keys")
+    known = interest_keys(session)
+    unknown = [k for k in keys if k not in known]
+    if unknown:
+        raise Invalid.field(field, f"unknown interest {', '.join(repr(k) for k in unknown)}")
+    return list(dict.fromkeys(keys))
+
+
+def add_interests(session: Session, contact_id: int, keys: Iterable[str]) -> None:
+    insert_ignore(session, ContactInterest, [{"contact_id": contact_id, "interest_key": k} for k in keys])
+
+
+def set_interests(session: Session, contact_id: int, keys: Iterable[str]) -> None:
+    keys = list(keys)
+    session.execute(
+        delete(ContactInterest).where(ContactInterest.contact_id == contact_id,
+                                      ContactInterest.interest_key.not_in(keys))
+    )
+    add_interests(session, contact_id, keys)
+
+
+def interests_of(session: Session, contact_id: int) -> list[str]:
+    return sorted(session.scalars(select(ContactInterest.interest_key).where(ContactInterest.contact_id == contact_id)))
+
+
+def tags_of(session: Session, contact_id: int) -> list[str]:
+    return sorted(session.scalars(select(ContactTag.tag).where(ContactTag.contact_id == contact_id)))
+
+
+def add_tags(session: Session, contact_id: int, tags: Iterable[str]) -> None:
+    insert_ignore(session, ContactTag, [{"contact_id": contact_id, "tag": t} for t in tags])
+
+
+def set_tags(session: Session, contact_id: int, tags: Iterable[str]) -> None:
+    tags = list(tags)
+    session.execute(delete(ContactTag).where(ContactTag.contact_id == contact_id, ContactTag.tag.not_in(tags)))
+    add_tags(session, contact_id, tags)
+
+
+# --- contacts ---------------------------------------------------------------------------------
+
+
+def find_by_email(session: Session, email: NormalizedEmail) -> Contact | None:
+    return session.scalars(select(Contact).where(Contact.email_key == email.key)).first()
+
+
+def upsert_contact(session: Session, email: NormalizedEmail, **fields: Any) -> tuple[Contact, bool]:
+    """Find or create the contact for this address; non-empty fields overwrite.
+
+    Concurrent posts for one address race on the unique email_key: the insert is
+    ON CONFLICT DO NOTHING and the loser simply reads the winner's row.
+    """
+    now = utcnow()
+    created = bool(insert_ignore(
+        session,
+        Contact,
+        {"email": email.email, "email_key": email.key, "email_hash": email_hash(session, email.key),
+         "status": ContactStatus.active, "language": "en", "created_at": now, "updated_at": now,
+         "first_name": "", "last_name": "", "phone": "", "postal_code": "", "bereaved": False,
+         "soft_bounces": 0},
+        ["email_key"],
+    ))
+    contact = session.scalars(
+        select(Contact).where(Contact.email_key == email.key).execution_options(populate_existing=True)
+    ).one()
+    changed = False
+    for key, value in fields.items():
+        if value not in (None, "") and getattr(contact, key) != value:
+            setattr(contact, key, value)
+            changed = True
+    if changed:
+        contact.updated_at = now
+        session.add(contact)
+        session.flush()
+    return contact, created
+
+
+def subscription(session: Session, contact_id: int, list_key: str) -> Subscription | None:
+    return session.scalars(
+        select(Subscription).where(Subscription.contact_id == contact_id, Subscription.list == list_key)
+    ).first()
+
+
+def subscriptions_of(session: Session, contact_id: int) -> dict[str, Subscription]:
+    rows = session.scalars(select(Subscription).where(Subscription.contact_id == contact_id))
+    return {s.list: s for s in rows}
+
+
+def ensure_subscription(session: Session, contact_id: int, list_key: str) -> Subscription:
+    insert_ignore(
+        session,
+        Subscription,
+        {"contact_id": contact_id, "list": list_key, "state": SubscriptionState.pending,
+         "frequency": Frequency.weekly if list_key == ListKey.newsletter else None, "created_at": utcnow()},
+        ["contact_id", "list"],
+    )
+    sub = subscription(session, contact_id, list_key)
+    assert sub is not None
+    session.refresh(sub)
+    return sub
+
+
+def set_subscription_state(session: Session, sub: Subscription, state: str) -> bool:
+    """Move a subscription; returns whether anything changed."""
+    if sub.state == state:
+        return False
+    now = utcnow()
+    sub.state = state
+    if state == SubscriptionState.confirmed:
+        sub.confirmed_at = now
+    elif state == SubscriptionState.unsubscribed:
+        sub.unsubscribed_at = now
+        sub.welcomed_at = None
+    session.add(sub)
+    return True
+
+
+@dataclass(frozen=True)
+class ConsentSource:
+    """Where a consent-relevant action came from: stored on every consent event."""
+
+    source: str
+    source_url: str | None = None
+    client_ip: str | None = None
+    user_agent: str | None = None
+    staff_email: str | None = None
+
+
+def record_consent(
+    session: Session,
+    contact_id: int | None,
+    action: str,
+    origin: ConsentSource,
+    *,
+    list_key: str | None = None,
+    detail: dict[str, Any] | None = None,
+    consent_version: str | None = None,
+    consent_text: str | None = None,
+) -> ConsentEvent:
+    event = ConsentEvent(
+        contact_id=contact_id,
+        action=action,
+        list=list_key,
+        detail=detail or {},
+        source=origin.source,
+        source_url=(origin.source_url or None) and origin.source_url[:2000],
+        client_ip=origin.client_ip,
+        user_agent=(origin.user_agent or None) and origin.user_agent[:500],
+        consent_version=consent_version,
+        consent_text_hash=hashlib.sha256(consent_text.encode()).hexdigest() if consent_text else None,
+        staff_email=origin.staff_email,
+        created_at=utcnow(),
+    )
+    session.add(event)
+    return event
+
+
+# --- the one mailing gate ---------------------------------------------------------------------
+
+
+def mailable(list_key: str) -> ColumnElement[bool]:
+    """The condition every campaign, digest and export audience passes through.
+
+    Active contact, confirmed on the list, address not suppressed. Written as
+    correlated EXISTS clauses on Contact so any query over Contact can AND it in.
+    """
+    return and_(
+        Contact.status == ContactStatus.active,
+        exists().where(
+            Subscription.contact_id == Contact.id,
+            Subscription.list == list_key,
+            Subscription.state == SubscriptionState.confirmed,
+        ),
+        ~exists().where(Suppression.email_hash == Contact.email_hash),
+    )
+
+
+def is_mailable(session: Session, contact_id: int, list_key: str) -> bool:
+    return session.scalar(select(Contact.id).where(Contact.id == contact_id, mailable(list_key))) is not None
+
+
+def contact_dict(session: Session, contact: Contact) -> dict[str, Any]:
+    """The contact shape of SPEC section 5."""
+    assert contact.id is not None
+    return {
+        "id": contact.id,
+        "email": contact.email,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "phone": contact.phone,
+        "postal_code": contact.postal_code,
+        "status": contact.status,
+        "role": contact.role,
+        "language": contact.language,
+        "bereaved": contact.bereaved,
+        "interests": interests_of(session, contact.id),
+        "tags": tags_of(session, contact.id),
+        "subscriptions": {k: s.state for k, s in sorted(subscriptions_of(session, contact.id).items())},
+        "frequency": (subscription(session, contact.id, ListKey.newsletter).frequency  # type: ignore[union-attr]
+                      if subscription(session, contact.id, ListKey.newsletter) else None),
+        "created_at": contact.created_at.isoformat(),
+        "updated_at": contact.updated_at.isoformat(),
+    }
+
+
+def mark_status(session: Session, contact_id: int, status: str) -> None:
+    session.execute(update(Contact).where(Contact.id == contact_id).values(status=status, updated_at=utcnow()))
+
+
+# --- staff search -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContactFilters:
+    q: str | None = None
+    interest: str | None = None
+    status: str | None = None
+    role: str | None = None
+    tag: str | None = None
+
+
+def search(session: Session, filters: ContactFilters, after_id: int | None, limit: int) -> tuple[list[Contact], bool]:
+    """Contacts newest-first by id (keyset paging); returns (page, has_more)."""
+    from sqlalchemy import func, or_
+
+    stmt = select(Contact).where(Contact.status != ContactStatus.erased)
+    if filters.q:
+        like = f"%{filters.q.strip().lower()}%"
+        stmt = stmt.where(or_(Contact.email_key.like(like), func.lower(Contact.first_name).like(like),
+                              func.lower(Contact.last_name).like(like), Contact.postal_code.like(like)))
+    if filters.interest:
+        stmt = stmt.where(exists().where(ContactInterest.contact_id == Contact.id,
+                                         ContactInterest.interest_key == filters.interest))
+    if filters.tag:
+        stmt = stmt.where(exists().where(ContactTag.contact_id == Contact.id, ContactTag.tag == filters.tag))
+    if filters.status:
+        stmt = stmt.where(Contact.status == filters.status)
+    if filters.role:
+        stmt = stmt.where(Contact.role == filters.role)
+    if after_id is not None:
+        stmt = stmt.where(Contact.id < after_id)
+    rows = list(session.scalars(stmt.order_by(Contact.id.desc()).limit(limit + 1)))
+    return rows[:limit], len(rows) > limit

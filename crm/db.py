@@ -1,0 +1,124 @@
+"""Engine and sessions, shared by the API, the worker and the tests."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterator
+from typing import Any
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+from sqlmodel import Session
+
+from crm.config import Settings, get_settings
+
+
+def _prepare_sqlite_path(url: str) -> None:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def build_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        _prepare_sqlite_path(url)
+        # NullPool: each session gets a fresh connection, so WAL readers never hold a
+        # stale snapshot across threads of the API's pool.
+        engine = create_engine(url, poolclass=NullPool, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        # pysqlite's own transaction handling defers BEGIN; emit BEGIN IMMEDIATE ourselves so
+        # writers queue on the lock instead of failing with "database is locked" on upgrade.
+        @event.listens_for(engine, "connect")
+        def _no_autobegin(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+@lru_cache(maxsize=8)
+def engine_for(url: str) -> Engine:
+    return build_engine(url)
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    return engine_for((settings or get_settings()).database_url)
+
+
+@contextmanager
+def session_scope(settings: Settings | None = None) -> Iterator[Session]:
+    """A unit of work: commit on success, roll back on error."""
+    with Session(get_engine(settings), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+# --- column types shared by every domain's models -------------------------------------------
+
+
+
+def utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[_dt.datetime]):
+    """Aware UTC datetimes on both SQLite (which has no time zones) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=_dt.UTC)
+        value = value.astimezone(_dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=_dt.UTC)
+        return value.astimezone(_dt.UTC)
+
+
+def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]] | dict[str, Any],
+                  conflict: list[str] | None = None) -> int:
+    """INSERT ... ON CONFLICT DO NOTHING on either dialect; returns rows inserted."""
+    if not rows:
+        return 0
+    tbl = getattr(table, "__table__", table)
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    stmt = dialect_insert(tbl).values(rows).on_conflict_do_nothing(index_elements=conflict)
+    return session.execute(stmt).rowcount or 0

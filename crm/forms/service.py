@@ -1,0 +1,308 @@
+"""The three public forms: validate, store the submission, upsert, queue mail.
+
+Everything here runs in the caller's one transaction, so a form answered 202 has
+its submission, its contact changes and its outbox rows on disk together.
+Answers never depend on whether the address was known.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session
+
+from crm.config import Settings
+from crm.contacts import service as contacts
+from crm.contacts.models import Contact, ContactStatus, Frequency, Language, ListKey, Role, SubscriptionState
+from crm.db import utcnow
+from crm.donations import service as donations
+from crm.errors import Invalid
+from crm.forms.models import FormSubmission
+from crm.links import person_links, url_for
+from crm.outbox import service as outbox
+from crm.volunteers import service as volunteers
+
+# The wording each form shows next to its consent checkbox; its hash goes on every consent event.
+CONSENT_TEXTS = {
+    "newsletter": "Yes, email me cancer information and news I choose. I can unsubscribe at any time.",
+    "volunteer": "Yes, email me about volunteering with the charity. I can unsubscribe at any time.",
+}
+NO_MAIL_REASONS = ("bounced", "complained")  # suppressed addresses we do not even send transactional mail to
+
+
+@dataclass(frozen=True)
+class RequestMeta:
+    client_ip: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass
+class Errors:
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def run(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Invalid as exc:
+            self.fields.update(exc.fields or {name: exc.message})
+            return None
+
+    def add(self, name: str, reason: str) -> None:
+        self.fields.setdefault(name, reason)
+
+    def raise_if_any(self) -> None:
+        if self.fields:
+            summary = "; ".join(f"{k}: {v}" for k, v in self.fields.items())
+            raise Invalid(summary, fields=dict(self.fields))
+
+
+def _choice(errors: Errors, name: str, value: Any, allowed: list[str], *, default: str | None = None) -> str | None:
+    if value in (None, ""):
+        return default
+    if value not in allowed:
+        errors.add(name, f"unknown {name.replace('_', ' ')} {value!r}; expected one of {', '.join(allowed)}")
+        return default
+    return str(value)
+
+
+def _choices(errors: Errors, name: str, values: Any, allowed: list[str], *, label: str, required: bool) -> list[str]:
+    if values is None:
+        values = []
+    if not isinstance(values, list):
+        errors.add(name, "must be a list")
+        return []
+    unknown = [v for v in values if v not in allowed]
+    if unknown:
+        errors.add(name, f"unknown {label} {', '.join(repr(v) for v in unknown)}; expected any of {', '.join(allowed)}")
+        return []
+    if required and not values:
+        errors.add(name, f"choose at least one {label}")
+    return list(dict.fromkeys(values))
+
+
+def _text_list(errors: Errors, name: str, value: Any) -> list[str]:
+    if value in (None, ""):
+        return []
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list):
+        errors.add(name, "must be a list of text")
+        return []
+    out: list[str] = []
+    for item in items:
+        text = errors.run(name, contacts.clean_text, item, name, max_length=100)
+        if text:
+            out.append(text)
+    return out
+
+
+def _common(errors: Errors, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "email": errors.run("email", contacts.normalize_email, data.get("email")),
+        "first_name": errors.run("first_name", contacts.clean_text, data.get("first_name"), "first_name",
+                                 max_length=100),
+        "last_name": errors.run("last_name", contacts.clean_text, data.get("last_name"), "last_name",
+                                max_length=100),
+        "phone": errors.run("phone", contacts.clean_text, data.get("phone"), "phone", max_length=40),
+        "source_url": errors.run("source_url", contacts.clean_text, data.get("source_url"), "source_url",
+                                 max_length=2000),
+        "language": _choice(errors, "language", data.get("language"), [lang.value for lang in Language]),
+    }
+
+
+def _required(errors: Errors, values: dict[str, Any], *names: str) -> None:
+    for name in names:
+        if name not in errors.fields and not values.get(name):
+            errors.add(name, "is required")
+
+
+def _store_submission(session: Session, form: str, data: dict[str, Any], meta: RequestMeta) -> FormSubmission:
+    sub = FormSubmission(form=form, payload=data, client_ip=meta.client_ip,
+                         user_agent=(meta.user_agent or "")[:500] or None, received_at=utcnow())
+    session.add(sub)
+    session.flush()
+    return sub
+
+
+def _mail_allowed(session: Session, contact: Contact) -> bool:
+    assert contact.email_key is not None
+    return contacts.suppression_reason(session, contact.email_key) not in NO_MAIL_REASONS
+
+
+# --- newsletter -------------------------------------------------------------------------------
+
+
+def validate_newsletter(session: Session, data: dict[str, Any]) -> dict[str, Any]:
+    errors = Errors()
+    values = _common(errors, data)
+    values["interests"] = errors.run("interests", contacts.validate_interests, session, data.get("interests"))
+    values["role"] = _choice(errors, "role", data.get("role"), [r.value for r in Role])
+    values["frequency"] = _choice(errors, "frequency", data.get("frequency"), [f.value for f in Frequency])
+    if data.get("consent") is not True:
+        errors.add("consent", "must be true: we only email people who ask us to")
+    errors.raise_if_any()
+    return values
+
+
+def start_newsletter_optin(
+    session: Session,
+    settings: Settings,
+    contact: Contact,
+    origin: contacts.ConsentSource,
+    *,
+    frequency: str | None,
+    interests: list[str],
+) -> list[int]:
+    """The double opt-in: a pending subscription and a confirm email (or a note if already confirmed)."""
+    assert contact.id is not None and contact.email is not None
+    if interests:
+        contacts.add_interests(session, contact.id, interests)
+    sub = contacts.ensure_subscription(session, contact.id, ListKey.newsletter)
+    if frequency and sub.state != SubscriptionState.confirmed:
+        sub.frequency = frequency
+    if sub.state == SubscriptionState.unsubscribed:
+        contacts.set_subscription_state(session, sub, SubscriptionState.pending)
+    session.add(sub)
+    contacts.record_consent(
+        session, contact.id, "signup", origin, list_key=ListKey.newsletter,
+        detail={"interests": interests, "frequency": frequency or sub.frequency},
+        consent_version=settings.consent_version, consent_text=CONSENT_TEXTS["newsletter"],
+    )
+    if not _mail_allowed(session, contact):
+        return []
+    ctx = {"contact": _person(contact), "links": person_links(settings, contact.id)}
+    if sub.state == SubscriptionState.confirmed:
+        mid = outbox.queue(session, "already-subscribed", contact.email, ctx, contact_id=contact.id,
+                           language=contact.language)
+    else:
+        ctx["links"]["confirm"] = url_for(settings, contact.id, "confirm")
+        mid = outbox.queue(session, "confirm", contact.email, ctx, contact_id=contact.id, language=contact.language)
+    return [mid] if mid else []
+
+
+def submit_newsletter(
+    session: Session, settings: Settings, data: dict[str, Any], meta: RequestMeta,
+    *, raw: dict[str, Any] | None = None,
+) -> list[int]:
+    values = validate_newsletter(session, data)
+    submission = _store_submission(session, "newsletter", raw if raw is not None else data, meta)
+    contact, _ = contacts.upsert_contact(session, values["email"], first_name=values["first_name"],
+                                         language=values["language"], role=values["role"])
+    submission.contact_id = contact.id
+    origin = contacts.ConsentSource("newsletter-form", values["source_url"], meta.client_ip, meta.user_agent)
+    return start_newsletter_optin(session, settings, contact, origin, frequency=values["frequency"],
+                                  interests=values["interests"] or [])
+
+
+# --- volunteer interest -----------------------------------------------------------------------
+
+
+def submit_volunteer(
+    session: Session, settings: Settings, data: dict[str, Any], meta: RequestMeta,
+    *, raw: dict[str, Any] | None = None,
+) -> list[int]:
+    errors = Errors()
+    values = _common(errors, data)
+    values["postal_code"] = errors.run("postal_code", contacts.clean_text, data.get("postal_code"), "postal_code",
+                                       max_length=20)
+    _required(errors, values, "first_name", "last_name", "postal_code")
+    areas = _choices(errors, "areas", data.get("areas"), volunteers.AREAS, label="area", required=True)
+    availability = _choices(errors, "availability", data.get("availability"), volunteers.AVAILABILITY,
+                            label="availability", required=True)
+    skills_raw = data.get("skills")
+    skills = ", ".join(_text_list(errors, "skills", skills_raw)) if isinstance(skills_raw, list) else errors.run(
+        "skills", contacts.clean_text, skills_raw, "skills", max_length=2000, single_line=False)
+    languages = _text_list(errors, "languages", data.get("languages"))
+    message = errors.run("message", contacts.clean_text, data.get("message"), "message", max_length=5000,
+                         single_line=False)
+    errors.raise_if_any()
+
+    submission = _store_submission(session, "volunteer-interest", raw if raw is not None else data, meta)
+    contact, _ = contacts.upsert_contact(
+        session, values["email"], first_name=values["first_name"], last_name=values["last_name"],
+        phone=values["phone"], postal_code=values["postal_code"], language=values["language"])
+    assert contact.id is not None and contact.email is not None and contact.email_key is not None
+    submission.contact_id = contact.id
+    volunteer, _ = volunteers.upsert_from_form(
+        session, contact.id, postal_code=values["postal_code"], areas=areas, availability=availability,
+        skills=skills or "", languages=languages, message=message or "")
+    contacts.add_interests(session, contact.id, ["volunteering"])
+    origin = contacts.ConsentSource("volunteer-form", values["source_url"], meta.client_ip, meta.user_agent)
+
+    # They asked to hear about volunteering: the form itself is the consent for this one list.
+    sub = contacts.ensure_subscription(session, contact.id, ListKey.volunteer_updates)
+    if contacts.set_subscription_state(session, sub, SubscriptionState.confirmed):
+        contacts.record_consent(session, contact.id, "signup", origin, list_key=ListKey.volunteer_updates,
+                                detail={"areas": areas, "availability": availability},
+                                consent_version=settings.consent_version, consent_text=CONSENT_TEXTS["volunteer"])
+        sub.welcomed_at = None
+    if contact.status == ContactStatus.unsubscribed:
+        contact.status = ContactStatus.active
+        session.add(contact)
+    contacts.lift_suppression(session, contact.email_key, ["unsubscribed", "erased"])
+
+    ids: list[int] = []
+    if _mail_allowed(session, contact):
+        ctx = {"contact": _person(contact), "links": person_links(settings, contact.id),
+               "volunteer": {"areas": areas, "availability": availability}}
+        ids.append(outbox.queue(session, "volunteer-welcome", contact.email, ctx, contact_id=contact.id,
+                                language=contact.language))  # type: ignore[arg-type]
+    notice = {"contact": _person(contact), "volunteer_id": volunteer.id, "areas": areas,
+              "availability": availability, "postal_code": values["postal_code"], "phone": values["phone"],
+              "message": message or "", "skills": skills or "", "languages": languages}
+    ids.append(outbox.queue(session, "volunteer-notice", settings.notify_volunteers, notice))  # type: ignore[arg-type]
+    if data.get("newsletter") is True:
+        ids += start_newsletter_optin(session, settings, contact, origin, frequency=None, interests=[])
+    return ids
+
+
+# --- donation inquiry -------------------------------------------------------------------------
+
+
+def submit_donation(
+    session: Session, settings: Settings, data: dict[str, Any], meta: RequestMeta,
+    *, raw: dict[str, Any] | None = None,
+) -> list[int]:
+    errors = Errors()
+    values = _common(errors, data)
+    _required(errors, values, "first_name", "last_name")
+    inquiry_type = _choice(errors, "inquiry_type", data.get("inquiry_type"), donations.INQUIRY_TYPES)
+    if "inquiry_type" not in errors.fields and not inquiry_type:
+        errors.add("inquiry_type", "is required")
+    amount_range = errors.run("amount_range", contacts.clean_text, data.get("amount_range"), "amount_range",
+                              max_length=100)
+    message = errors.run("message", contacts.clean_text, data.get("message"), "message", max_length=5000,
+                         single_line=False)
+    in_honor_of = errors.run("in_honor_of", contacts.clean_text, data.get("in_honor_of"), "in_honor_of",
+                             max_length=200)
+    errors.raise_if_any()
+
+    submission = _store_submission(session, "donation-inquiry", raw if raw is not None else data, meta)
+    contact, _ = contacts.upsert_contact(
+        session, values["email"], first_name=values["first_name"], last_name=values["last_name"],
+        phone=values["phone"], language=values["language"])
+    assert contact.id is not None and contact.email is not None
+    submission.contact_id = contact.id
+    inquiry = donations.open_inquiry(session, contact, submission_id=submission.id, inquiry_type=inquiry_type or "",
+                                     amount_range=amount_range or "", message=message or "",
+                                     in_honor_of=in_honor_of or "")
+    ids: list[int] = []
+    if _mail_allowed(session, contact):
+        ctx = {"contact": _person(contact), "inquiry": {"type": inquiry.inquiry_type, "in_honor_of": in_honor_of or "",
+                                                         "id": inquiry.id}}
+        ids.append(outbox.queue(session, "donation-ack", contact.email, ctx, contact_id=contact.id,
+                                language=contact.language))  # type: ignore[arg-type]
+    # Staff notices never carry amounts (a gift in memory of someone is nobody's business in an inbox).
+    notice = {"contact": _person(contact), "inquiry": {"id": inquiry.id, "type": inquiry.inquiry_type,
+                                                        "in_honor_of": in_honor_of or "", "message": message or "",
+                                                        "phone": values["phone"]}}
+    ids.append(outbox.queue(session, "donation-notice", settings.notify_donations, notice))  # type: ignore[arg-type]
+    if data.get("newsletter") is True:
+        origin = contacts.ConsentSource("donation-form", values["source_url"], meta.client_ip, meta.user_agent)
+        ids += start_newsletter_optin(session, settings, contact, origin, frequency=None, interests=[])
+    return ids
+
+
+def _person(contact: Contact) -> dict[str, Any]:
+    return {"first_name": contact.first_name, "last_name": contact.last_name, "email": contact.email,
+            "language": contact.language, "role": contact.role, "id": contact.id}

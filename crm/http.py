@@ -1,0 +1,132 @@
+"""HTTP plumbing shared by every controller: settings, sessions, staff guards, error bodies, paging."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from litestar import Request, Response
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ValidationException
+from litestar.handlers import BaseRouteHandler
+from sqlmodel import Session
+
+from crm.config import Settings
+from crm.db import session_scope
+from crm.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from crm.forms.service import RequestMeta
+from crm.staff import service as staff_service
+from crm.staff.models import Staff, StaffRole
+
+
+def settings_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Settings:
+    return connection.app.state.settings  # type: ignore[no-any-return]
+
+
+@contextmanager
+def db(connection: ASGIConnection[Any, Any, Any, Any]) -> Iterator[Session]:
+    with session_scope(settings_of(connection)) as session:
+        yield session
+
+
+def request_meta(request: Request[Any, Any, Any]) -> RequestMeta:
+    return RequestMeta(client_ip=request.client.host if request.client else None,
+                       user_agent=request.headers.get("user-agent"))
+
+
+# --- staff auth -------------------------------------------------------------------------------
+
+
+def current_staff(connection: ASGIConnection[Any, Any, Any, Any]) -> Staff:
+    cached = connection.scope.get("crm_staff")  # type: ignore[typeddict-item]
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthorizedException("a staff token is required: Authorization: Bearer <token>",
+                                     headers={"WWW-Authenticate": "Bearer"})
+    with db(connection) as session:
+        staff = staff_service.authenticate(session, token.strip())
+        if staff is not None:
+            session.expunge(staff)
+    if staff is None:
+        raise NotAuthorizedException("invalid staff token", headers={"WWW-Authenticate": "Bearer"})
+    connection.scope["crm_staff"] = staff  # type: ignore[typeddict-unknown-key]
+    return staff
+
+
+def _role_guard(role: StaffRole):  # type: ignore[no-untyped-def]
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        staff = current_staff(connection)
+        if not staff_service.has_role(staff, role):
+            raise PermissionDeniedException(f"this needs the {role.value} role; you are {staff.role}")
+
+    guard.__name__ = f"requires_{role.value}"
+    return guard
+
+
+requires_viewer = _role_guard(StaffRole.viewer)
+requires_editor = _role_guard(StaffRole.editor)
+requires_admin = _role_guard(StaffRole.admin)
+
+
+async def provide_staff(request: Request[Any, Any, Any]) -> Staff:
+    return current_staff(request)
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+def error_body(status: int, detail: str, errors: dict[str, str] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"status_code": status, "detail": detail}
+    if errors is not None:
+        body["errors"] = errors
+    return body
+
+
+def _domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
+    status = {Invalid: 400, NotFound: 404, Conflict: 409, Forbidden: 403}.get(type(exc), 400)
+    return Response(error_body(status, exc.message, exc.fields or None), status_code=status)
+
+
+def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    errors: dict[str, str] = {}
+    for item in exc.extra or []:  # type: ignore[union-attr]
+        if isinstance(item, dict):
+            key = str(item.get("key") or item.get("source") or "body")
+            message = str(item.get("message", "is invalid")).removeprefix("Value error, ")
+            errors.setdefault(key, message)
+    if not errors:
+        errors["body"] = str(exc.detail)
+    summary = "; ".join(f"{k}: {v}" for k, v in errors.items())
+    return Response(error_body(400, f"invalid input: {summary}", errors), status_code=400)
+
+
+exception_handlers: dict[type[Exception], Any] = {
+    DomainError: _domain_error,
+    ValidationException: _validation_error,
+}
+
+
+# --- cursor paging ----------------------------------------------------------------------------
+
+
+def encode_cursor(value: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> Any:
+    if not cursor:
+        return None
+    try:
+        return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except ValueError:
+        raise Invalid.field("cursor", "is not a cursor this API gave out") from None
+
+
+def page(items: list[Any], next_cursor: str | None) -> dict[str, Any]:
+    return {"items": items, "next_cursor": next_cursor}

@@ -1,0 +1,38 @@
+"""Absolute URLs with signed tokens, for every link an email carries."""
+
+from __future__ import annotations
+
+from crm.config import Settings
+from crm.tokens import Purpose, make_token
+
+DAY = 86400
+
+
+def token_for(settings: Settings, contact_id: int, purpose: Purpose, *, extra: str = "") -> str:
+    ttl = {
+        "confirm": settings.confirm_token_days,
+        "preferences": settings.preferences_token_days,
+        "unsubscribe": settings.unsubscribe_token_days,
+    }.get(purpose, settings.unsubscribe_token_days) * DAY
+    return make_token(settings.resolved_secret("secret_key"), contact_id, purpose, ttl, extra=extra)
+
+
+def url_for(settings: Settings, contact_id: int, purpose: Purpose, *, extra: str = "") -> str:
+    return f"{settings.public_base_url}/{purpose}/{token_for(settings, contact_id, purpose, extra=extra)}"
+
+
+def person_links(settings: Settings, contact_id: int) -> dict[str, str]:
+    """`links` as every template sees it."""
+    return {
+        "preferences": url_for(settings, contact_id, "preferences"),
+        "unsubscribe": url_for(settings, contact_id, "unsubscribe"),
+    }
+
+
+def unsubscribe_mailto(settings: Settings, contact_id: int) -> str:
+    from email.utils import parseaddr
+
+    addr = parseaddr(settings.mail_from)[1] or "unsubscribe@example.org"
+    local, _, domain = addr.partition("@")
+    token = token_for(settings, contact_id, "unsubscribe")
+    return f"mailto:{local}+unsubscribe@{domain}?subject=unsubscribe%20{token}"

@@ -1,0 +1,169 @@
+"""Transactional email outbox: queue in the caller's transaction, deliver later, exactly once.
+
+A row is claimed with a conditional UPDATE (pending, or sending with an expired
+lease) so two workers running the same task never both send it; a worker killed
+between SMTP 250 and marking the row sent can cause at most that one message to go
+again when its lease expires.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlmodel import Session
+
+from crm.config import Settings
+from crm.contacts import service as contacts
+from crm.contacts.models import ContactStatus
+from crm.db import insert_ignore, session_scope, utcnow
+from crm.mail import Outgoing, PermanentMailError, Sender, TransientMailError, new_message_id, render
+from crm.outbox.models import OutboxMessage, OutboxState
+
+log = logging.getLogger(__name__)
+
+LEASE = dt.timedelta(seconds=120)
+MAX_ATTEMPTS = 12
+TRANSACTIONAL_HEADERS = {"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"}
+
+
+def queue(
+    session: Session,
+    template: str,
+    to: str,
+    context: dict[str, Any],
+    *,
+    contact_id: int | None = None,
+    language: str = "en",
+    dedupe_key: str | None = None,
+) -> int | None:
+    """Add a message to the outbox in the caller's transaction; None if dedupe_key was used already."""
+    row = {
+        "template": template, "to_address": to, "context": context, "contact_id": contact_id,
+        "language": language, "dedupe_key": dedupe_key, "state": OutboxState.pending, "attempts": 0,
+        "created_at": utcnow(), "next_attempt_at": utcnow(),
+    }
+    if dedupe_key is None:
+        msg = OutboxMessage(**row)
+        session.add(msg)
+        session.flush()
+        return msg.id
+    if not insert_ignore(session, OutboxMessage, row, ["dedupe_key"]):
+        return None
+    return session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key))
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    id: int
+    outcome: str  # sent, already-done, busy, retry, failed
+
+
+def _claim(session: Session, message_id: int, now: dt.datetime) -> bool:
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            or_(
+                OutboxMessage.state == OutboxState.pending,
+                (OutboxMessage.state == OutboxState.sending) & (OutboxMessage.lease_until < now),
+            ),
+        )
+        .values(state=OutboxState.sending, lease_until=now + LEASE, attempts=OutboxMessage.attempts + 1)
+    )
+    return result.rowcount == 1
+
+
+def deliver(settings: Settings, sender: Sender, message_id: int) -> DeliveryResult:
+    """Send one outbox message if it is still pending. Safe to call any number of times."""
+    now = utcnow()
+    with session_scope(settings) as session:
+        if not _claim(session, message_id, now):
+            row = session.get(OutboxMessage, message_id)
+            return DeliveryResult(message_id, "already-done" if row is None or row.state != "sending" else "busy")
+        msg = session.get(OutboxMessage, message_id)
+        assert msg is not None
+        if msg.message_id is None:
+            msg.message_id = new_message_id(settings)
+        snapshot = (msg.template, msg.to_address, dict(msg.context), msg.language, msg.message_id,
+                    msg.contact_id, msg.attempts)
+    template, to, context, language, mid, contact_id, attempts = snapshot
+
+    try:
+        rendered = render(settings, template, context, language)
+        sender.send(Outgoing(to=to, rendered=rendered, message_id=mid, headers=TRANSACTIONAL_HEADERS)
+                    .build(settings.mail_from))
+    except TransientMailError as exc:
+        return _after_failure(settings, message_id, attempts, str(exc), permanent=False)
+    except PermanentMailError as exc:
+        if exc.recipient and contact_id is not None:
+            with session_scope(settings) as session:
+                _hard_bounce(session, contact_id)
+        return _after_failure(settings, message_id, attempts, str(exc), permanent=True)
+
+    with session_scope(settings) as session:
+        session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == message_id)
+            .values(state=OutboxState.sent, sent_at=utcnow(), lease_until=None, last_error=None)
+        )
+    return DeliveryResult(message_id, "sent")
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """Exponential with full jitter, 30 s up to an hour."""
+    ceiling = min(3600, 30 * 2 ** max(0, attempts - 1))
+    return dt.timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+
+
+def _after_failure(settings: Settings, message_id: int, attempts: int, error: str, *, permanent: bool
+                   ) -> DeliveryResult:
+    give_up = permanent or attempts >= MAX_ATTEMPTS
+    with session_scope(settings) as session:
+        session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == message_id).values(
+                state=OutboxState.failed if give_up else OutboxState.pending,
+                next_attempt_at=utcnow() + backoff(attempts),
+                lease_until=None,
+                last_error=error[:1000],
+            )
+        )
+    log.warning("outbox message %s %s: %s", message_id, "failed" if give_up else "will retry", error)
+    return DeliveryResult(message_id, "failed" if give_up else "retry")
+
+
+def _hard_bounce(session: Session, contact_id: int) -> None:
+    from crm.contacts.models import Contact
+
+    contact = session.get(Contact, contact_id)
+    if contact is None or contact.email_key is None:
+        return
+    contacts.suppress(session, contact.email_key, "bounced")
+    contacts.mark_status(session, contact_id, ContactStatus.bounced)
+
+
+def due(session: Session, *, limit: int = 500, grace: dt.timedelta = dt.timedelta(seconds=10)) -> list[int]:
+    """Messages that should be sending but nobody is on: never enqueued, broker lost it, retry due,
+    or a worker died holding the lease."""
+    now = utcnow()
+    return list(session.scalars(
+        select(OutboxMessage.id).where(
+            or_(
+                (OutboxMessage.state == OutboxState.pending) & (OutboxMessage.next_attempt_at <= now)
+                & (OutboxMessage.created_at <= now - grace),
+                (OutboxMessage.state == OutboxState.sending) & (OutboxMessage.lease_until < now),
+            )
+        ).order_by(OutboxMessage.id).limit(limit)
+    ))
+
+
+def mark_enqueued(session: Session, ids: list[int]) -> None:
+    if ids:
+        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(enqueued_at=utcnow()))
+
+
+def insert_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    insert_ignore(session, OutboxMessage, rows)

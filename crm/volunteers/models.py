@@ -1,0 +1,81 @@
+"""Volunteer profiles and their pipeline history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index
+from sqlmodel import Field, SQLModel
+
+from crm.db import UTCDateTime, utcnow
+
+
+class Area(StrEnum):
+    transport_to_treatment = "transport-to-treatment"
+    lodging_support = "lodging-support"
+    events = "events"
+    peer_support = "peer-support"
+    office = "office"
+    advocacy = "advocacy"
+    fundraising = "fundraising"
+
+
+class Availability(StrEnum):
+    weekday_daytime = "weekday-daytime"
+    weekday_evenings = "weekday-evenings"
+    weekends = "weekends"
+
+
+class VolunteerStatus(StrEnum):
+    interested = "interested"
+    contacted = "contacted"
+    onboarding = "onboarding"
+    active = "active"
+    paused = "paused"
+    inactive = "inactive"
+
+
+class Volunteer(SQLModel, table=True):
+    __tablename__ = "volunteer"
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id", unique=True, ondelete="CASCADE")
+    status: str = Field(default=VolunteerStatus.interested, max_length=20, index=True)
+    skills: str = Field(default="", max_length=2000)
+    languages: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    message: str = Field(default="", max_length=5000)
+    postal_code: str = Field(default="", max_length=20, index=True)
+    travel_radius_km: int | None = None
+    paused_until: dt.date | None = None
+    last_contacted_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class VolunteerArea(SQLModel, table=True):
+    __tablename__ = "volunteer_area"
+    __table_args__ = (Index("ix_volunteer_area_volunteer", "volunteer_id"),)
+    area: str = Field(primary_key=True, max_length=40)
+    volunteer_id: int = Field(foreign_key="volunteer.id", primary_key=True, ondelete="CASCADE")
+
+
+class VolunteerAvailability(SQLModel, table=True):
+    __tablename__ = "volunteer_availability"
+    __table_args__ = (Index("ix_volunteer_availability_volunteer", "volunteer_id"),)
+    slot: str = Field(primary_key=True, max_length=40)
+    volunteer_id: int = Field(foreign_key="volunteer.id", primary_key=True, ondelete="CASCADE")
+
+
+class VolunteerEvent(SQLModel, table=True):
+    """Every pipeline move or note: who, when, from what to what."""
+
+    __tablename__ = "volunteer_event"
+    id: int | None = Field(default=None, primary_key=True)
+    volunteer_id: int = Field(foreign_key="volunteer.id", index=True, ondelete="CASCADE")
+    from_status: str | None = Field(default=None, max_length=20)
+    to_status: str | None = Field(default=None, max_length=20)
+    note: str = Field(default="", max_length=5000)
+    actor: str = Field(max_length=320)  # staff email, or "self" for preference-centre changes, "form"
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
