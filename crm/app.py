@@ -37,7 +37,7 @@ def _stores(settings: Settings) -> StoreRegistry:
     if settings.redis_url:
         from litestar.stores.redis import RedisStore
 
-        root = RedisStore.with_client(url=settings.redis_url, namespace="crm")
+        root = RedisStore.with_client(url=settings.redis_url, namespace=settings.instance)
         return StoreRegistry(default_factory=root.with_namespace)
     return StoreRegistry(default_factory=lambda _name: MemoryStore())
 

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./var/crm.db"
     broker_url: str = "sqla+sqlite:///./var/broker.db"
     redis_url: str | None = None
+    # Names the Celery queue and the Redis key namespace, so two installations (or two test
+    # runs) can share one broker and one Redis without taking each other's work.
+    instance: str = Field("crm", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
 
     mail_backend: Literal["smtp", "file", "memory"] = "file"
     outbox_dir: Path = Path("./var/outbox")

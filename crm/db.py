@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Iterator
-from typing import Any
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event
 from sqlalchemy.engine import make_url

@@ -8,8 +8,8 @@ a Spanish version sits beside the English one with an `.es` infix
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
-import socket
 import ssl
 import uuid
 from collections.abc import Iterable, Mapping
@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import css_inline
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, TemplateNotFound, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateNotFound,
+    select_autoescape,
+)
 
 from crm.config import Settings
 
@@ -247,7 +254,7 @@ class SmtpSender:
         except smtplib.SMTPResponseException as exc:
             self._reset_after_error(exc.smtp_code)
             raise _classify(exc.smtp_code, exc.smtp_error, recipient=False) from exc
-        except (smtplib.SMTPServerDisconnected, OSError, socket.timeout) as exc:
+        except (TimeoutError, smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
             raise TransientMailError(f"connection lost: {exc}") from exc
         if refused:
@@ -265,18 +272,14 @@ class SmtpSender:
 
     def _drop(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # the connection is gone either way
                 self._conn.close()
-            except Exception:  # noqa: BLE001 - the connection is gone either way
-                pass
         self._conn = None
 
     def close(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
                 self._conn.quit()
-            except (smtplib.SMTPException, OSError):
-                pass
             self._conn = None
 
 

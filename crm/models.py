@@ -1,11 +1,12 @@
 """Every table, imported once so Alembic and the tests see the whole schema."""
 
+from sqlmodel import SQLModel
+
 from crm.contacts.models import *  # noqa: F403
 from crm.donations.models import *  # noqa: F403
 from crm.forms.models import *  # noqa: F403
 from crm.outbox.models import *  # noqa: F403
 from crm.staff.models import *  # noqa: F403
 from crm.volunteers.models import *  # noqa: F403
-from sqlmodel import SQLModel
 
 metadata = SQLModel.metadata

@@ -21,6 +21,7 @@ def make_celery(settings: Settings) -> Celery:
     _prepare_broker(settings.broker_url)
     app = Celery("crm", broker=settings.broker_url, include=["worker.tasks"])
     app.conf.update(
+        task_default_queue=settings.instance,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,

@@ -1,0 +1,38 @@
+# The README's commands. `make test` is what CI runs.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+REDIS_TEST_URL ?= redis://127.0.0.1:6379/0
+PYTEST_ARGS ?=
+
+.PHONY: install run test test-sqlite test-postgres lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(VENV)/bin/crm run
+
+# Everything, twice: SQLite (the embedded default) and PostgreSQL + Redis + a real worker
+# + headless Chromium (the production shape).
+test: install lint test-sqlite test-postgres
+
+test-sqlite: install
+	$(PY) -m pytest -q -m "not integration and not browser" $(PYTEST_ARGS)
+
+test-postgres: install
+	CRM_TEST_DATABASE_URL=$(PG_TEST_URL) CRM_TEST_REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check crm worker tests bench
+
+bench: install
+	for f in bench/*.py; do $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf var .pytest_cache tests/artifacts

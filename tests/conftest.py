@@ -1,0 +1,186 @@
+"""Test fixtures: explicit settings, one migrated database per session, a clean slate per test.
+
+The same suite runs on SQLite (default) and on PostgreSQL when CRM_TEST_DATABASE_URL is
+set. When CI=true, a missing PostgreSQL or Redis is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, SQLModel
+
+from crm.config import Settings, load_settings
+from crm.db import engine_for
+from crm.mail import MemorySender
+from crm.migrate import upgrade
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_URL = os.environ.get("CRM_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("CRM_TEST_REDIS_URL")
+KEEP_TABLES = {"interest", "app_secret", "alembic_version"}
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip locally, fail in CI: a gap must never hide behind a skip there."""
+    if not condition:
+        if IN_CI:
+            pytest.fail(f"required in CI: {reason}")
+        pytest.skip(reason)
+
+
+def _pg_server_url(url: str) -> Any:
+    u = make_url(url)
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    return u
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not PG_URL:
+        path = tmp_path_factory.mktemp("db") / "crm.db"
+        yield f"sqlite:///{path}"
+        return
+    base = _pg_server_url(PG_URL)
+    name = f"crm_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"CRM_TEST_DATABASE_URL is set but PostgreSQL is not reachable: {exc}")
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        engine_for.cache_clear()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def make_settings(tmp: Path, database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "env": "development",
+        "var_dir": tmp / "var",
+        "database_url": database_url,
+        "broker_url": "memory://",
+        "mail_backend": "memory",
+        "outbox_dir": tmp / "outbox",
+        "secret_key": "test-secret-key-please-change",
+        "webhook_secret": "test-webhook-secret",
+        "public_base_url": "http://testserver.local",
+        "form_rate_limit": 1000,
+        "instance": f"t{uuid.uuid4().hex[:8]}",
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture(scope="session")
+def migrated(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Alembic to head once per session: the tests run on the real migrations, not create_all."""
+    import crm.models  # noqa: F401
+
+    upgrade(make_settings(tmp_path_factory.mktemp("migrate"), database_url))
+    return database_url
+
+
+def _clean(url: str) -> None:
+    engine = engine_for(url)
+    tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables) if t.name not in KEEP_TABLES]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for t in tables:
+                conn.execute(text(f'DELETE FROM "{t}"'))
+            conn.execute(text("DELETE FROM sqlite_sequence")) if _has_sqlite_sequence(conn) else None
+
+
+def _has_sqlite_sequence(conn: Any) -> bool:
+    return conn.execute(text("SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'")).first() is not None
+
+
+@pytest.fixture
+def settings(migrated: str, tmp_path: Path) -> Iterator[Settings]:
+    _clean(migrated)
+    MemorySender.outbox.clear()
+    yield make_settings(tmp_path, migrated)
+    MemorySender.outbox.clear()
+
+
+@pytest.fixture
+def session(settings: Settings) -> Iterator[Session]:
+    with Session(engine_for(settings.database_url), expire_on_commit=False) as s:
+        yield s
+        s.rollback()
+
+
+@pytest.fixture
+def app(settings: Settings) -> Any:
+    from crm.app import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[Any]:
+    from litestar.testing import TestClient
+
+    with TestClient(app=app, base_url="http://testserver.local") as c:
+        yield c
+
+
+@pytest.fixture
+def staff_tokens(settings: Settings) -> dict[str, str]:
+    """One staff member per role: {"admin": token, "editor": token, "viewer": token}."""
+    from crm.db import session_scope
+    from crm.staff.service import create_staff
+
+    tokens = {}
+    with session_scope(settings) as s:
+        for role in ("admin", "editor", "viewer"):
+            _, tokens[role] = create_staff(s, f"{role}@staff.example.org", role)
+    return tokens
+
+
+@pytest.fixture
+def auth(staff_tokens: dict[str, str]) -> Any:
+    """auth("editor") -> the headers of an editor."""
+    return lambda role="admin": {"Authorization": f"Bearer {staff_tokens[role]}"}
+
+
+@pytest.fixture
+def sent(settings: Settings) -> Any:
+    """Deliver every pending outbox message with the MemorySender and return what was sent."""
+    from tests.helpers import drain_outbox
+
+    return lambda: drain_outbox(settings)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    need(bool(REDIS_URL), "CRM_TEST_REDIS_URL is not set (integration tests need Redis)")
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL).ping()  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"CRM_TEST_REDIS_URL is set but Redis is not reachable: {exc}")
+    return REDIS_URL  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    need(Path(path).exists(), "Debian's chromium is not installed")
+    return path
