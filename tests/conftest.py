@@ -184,3 +184,21 @@ def chromium_path() -> str:
     path = shutil.which("chromium") or "/usr/bin/chromium"
     need(Path(path).exists(), "Debian's chromium is not installed")
     return path
+
+
+@pytest.fixture
+def smtp() -> Iterator[Any]:
+    """A real aiosmtpd server on loopback; `smtp.fault = fn(rcpt) -> reply|None` injects failures."""
+    from tests.harness import SmtpCatcher
+
+    catcher = SmtpCatcher().start()
+    yield catcher
+    catcher.stop()
+
+
+@pytest.fixture
+def live_settings(settings: Settings, redis_url: str, smtp: Any, tmp_path: Path) -> Settings:
+    """Settings for the production shape: this test's database, Redis broker, SMTP to the catcher."""
+    return make_settings(tmp_path, settings.database_url, broker_url=redis_url, redis_url=redis_url,
+                         mail_backend="smtp", smtp_host="127.0.0.1", smtp_port=smtp.port,
+                         outbox_sweep_seconds=2.0)
