@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+from crm.campaigns.models import *  # noqa: F403
 from crm.contacts.models import *  # noqa: F403
 from crm.donations.models import *  # noqa: F403
 from crm.forms.models import *  # noqa: F403

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 04:38:46.763675
+Create Date: 2026-11-24 04:44:01.303495
 """
 from alembic import op
 import sqlalchemy as sa
@@ -36,6 +36,37 @@ def upgrade() -> None:
     with op.batch_alter_table('audit_event', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_event_created_at'), ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_event_staff_email'), ['staff_email'], unique=False)
+
+    op.create_table('campaign',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('list', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('segment_id', sa.Integer(), nullable=True),
+    sa.Column('template', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('body_html', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('body_text', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('content_ids', sa.JSON(), nullable=False),
+    sa.Column('translations', sa.JSON(), nullable=False),
+    sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('track_opens', sa.Boolean(), nullable=False),
+    sa.Column('track_clicks', sa.Boolean(), nullable=False),
+    sa.Column('send_at', crm.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('planned_at', crm.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', crm.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', crm.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('frequency', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True),
+    sa.Column('opportunity_id', sa.Integer(), nullable=True),
+    sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=True),
+    sa.Column('created_at', crm.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', crm.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('campaign', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_campaign_kind'), ['kind'], unique=False)
+        batch_op.create_index(batch_op.f('ix_campaign_segment_id'), ['segment_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_campaign_state'), ['state'], unique=False)
 
     op.create_table('contact',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -129,6 +160,46 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('contact_tag', schema=None) as batch_op:
         batch_op.create_index('ix_contact_tag_contact', ['contact_id'], unique=False)
+
+    op.create_table('delivery',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('contact_id', sa.Integer(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', crm.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('lease_until', crm.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('message_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+    sa.Column('error', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
+    sa.Column('sent_at', crm.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('opened_at', crm.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('clicked_at', crm.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('unsubscribed_at', crm.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('bounced_at', crm.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['contact_id'], ['contact.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('campaign_id', 'contact_id', name='uq_delivery_campaign_contact')
+    )
+    with op.batch_alter_table('delivery', schema=None) as batch_op:
+        batch_op.create_index('ix_delivery_claim', ['campaign_id', 'status', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_delivery_contact', ['contact_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_delivery_message_id'), ['message_id'], unique=False)
+
+    op.create_table('digest_item',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('contact_id', sa.Integer(), nullable=False),
+    sa.Column('content_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', crm.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['contact_id'], ['contact.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('contact_id', 'content_id', name='uq_digest_item_contact_content')
+    )
+    with op.batch_alter_table('digest_item', schema=None) as batch_op:
+        batch_op.create_index('ix_digest_item_campaign_contact', ['campaign_id', 'contact_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_digest_item_content_id'), ['content_id'], unique=False)
 
     op.create_table('form_submission',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -311,6 +382,17 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_form_submission_contact_id'))
 
     op.drop_table('form_submission')
+    with op.batch_alter_table('digest_item', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_digest_item_content_id'))
+        batch_op.drop_index('ix_digest_item_campaign_contact')
+
+    op.drop_table('digest_item')
+    with op.batch_alter_table('delivery', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_delivery_message_id'))
+        batch_op.drop_index('ix_delivery_contact')
+        batch_op.drop_index('ix_delivery_claim')
+
+    op.drop_table('delivery')
     with op.batch_alter_table('contact_tag', schema=None) as batch_op:
         batch_op.drop_index('ix_contact_tag_contact')
 
@@ -334,6 +416,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_contact_created_at'))
 
     op.drop_table('contact')
+    with op.batch_alter_table('campaign', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_campaign_state'))
+        batch_op.drop_index(batch_op.f('ix_campaign_segment_id'))
+        batch_op.drop_index(batch_op.f('ix_campaign_kind'))
+
+    op.drop_table('campaign')
     with op.batch_alter_table('audit_event', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_event_staff_email'))
         batch_op.drop_index(batch_op.f('ix_audit_event_created_at'))
