@@ -1,18 +1,73 @@
-"""Pages a person reaches from an email: confirm (the preference centre and unsubscribe come with their issue)."""
+"""Pages a person reaches from an email: confirm, preference centre (HTML and JSON), unsubscribe, fresh links."""
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from litestar import Controller, Request, Response, get
+from anyio import to_thread
+from litestar import Controller, HttpMethod, Request, Response, get, post, put, route
 from litestar.background_tasks import BackgroundTask
+from sqlmodel import Session
 
-from crm.contacts import service as contacts
-from crm.http import db, request_meta, settings_of
-from crm.links import url_for
-from crm.pages.render import page
-from crm.preferences import service
+from crm.contacts.models import Contact
+from crm.db import utcnow
+from crm.errors import Invalid
+from crm.http import db, error_body, request_meta, settings_of
+from crm.pages.render import page, pick_language
+from crm.preferences import service, views
 from crm.queue import enqueue_outbox
+from crm.tokens import Purpose
+
+PUBLIC_BODY_LIMIT = 64 * 1024
+T = TypeVar("T")
+Req = Request[Any, Any, Any]
+
+
+def _today() -> dt.date:
+    return utcnow().date()
+
+
+def _status(problem: service.LinkProblem) -> int:
+    return 410 if problem.reason == "expired" else 400
+
+
+def link_problem_page(request: Req, problem: service.LinkProblem) -> Response[str]:
+    language = pick_language(None, request.headers.get("accept-language"))
+    return page("link_problem.html", {"reason": problem.reason}, status_code=_status(problem), language=language)
+
+
+def _html(request: Req, fn: Callable[[], tuple[str, dict[str, Any], str, list[int], int]]) -> Response[str]:
+    """Run a page's work in one transaction (committed before answering); a bad link gets the plain page."""
+    try:
+        name, ctx, language, ids, status = fn()
+    except service.LinkProblem as exc:
+        return link_problem_page(request, exc)
+    response = page(name, ctx, language=language, status_code=status)
+    if ids:
+        response.background = BackgroundTask(enqueue_outbox, settings_of(request), ids)
+    return response
+
+
+async def _in_thread(fn: Callable[[], T]) -> T:
+    return await to_thread.run_sync(fn)
+
+
+Build = Callable[[Session, Contact], tuple[str, dict[str, Any], list[int], int]]
+
+
+def _person_page(request: Req, token: str, purpose: Purpose, build: Build) -> Response[str]:
+    """The page of the person a token names, built in one transaction committed before the answer."""
+    settings = settings_of(request)
+
+    def work() -> tuple[str, dict[str, Any], str, list[int], int]:
+        with db(request) as session:
+            contact = service.contact_from_token(session, settings, token, purpose)
+            name, ctx, ids, status = build(session, contact)
+            return name, ctx, contact.language, ids, status
+
+    return _html(request, work)
 
 
 class ConfirmController(Controller):
@@ -21,19 +76,153 @@ class ConfirmController(Controller):
     include_in_schema = False
 
     @get("/{token:str}", sync_to_thread=True)
-    def confirm(self, request: Request[Any, Any, Any], token: str) -> Response[str]:
+    def confirm(self, request: Req, token: str) -> Response[str]:
+        settings = settings_of(request)
+
+        def work() -> tuple[str, dict[str, Any], str, list[int], int]:
+            with db(request) as session:
+                result, ids = service.confirm(session, settings, token, request_meta(request))
+                return "confirm.html", views.confirm_page(session, settings, result), result.contact.language, ids, 200
+
+        return _html(request, work)
+
+
+class PreferencesController(Controller):
+    path = "/preferences"
+    tags = ["pages"]
+    include_in_schema = False
+    request_max_body_size = PUBLIC_BODY_LIMIT
+
+    @get("/{token:str}", sync_to_thread=True)
+    def show(self, request: Req, token: str) -> Response[str]:
+        return _person_page(request, token, "preferences", lambda session, contact: (
+            "preferences.html", views.preferences_page(session, contact, request.url.path, _today()), [], 200))
+
+    @post("/{token:str}", status_code=200)
+    async def save(self, request: Req, token: str) -> Response[str]:
+        form = await request.form()
+        data = {key: [v for v in form.getall(key) if isinstance(v, str)] for key in form}
+        settings, meta, path = settings_of(request), request_meta(request), request.url.path
+
+        def build(session: Session, contact: Contact) -> tuple[str, dict[str, Any], list[int], int]:
+            origin = service.origin_of("preferences", meta)
+            if (data.get("action") or ["save"])[0] == "unsubscribe-all":
+                changes = service.unsubscribe_everything(session, settings, contact, origin)
+                return "preferences.html", views.preferences_page(session, contact, path, _today(),
+                                                                  changes=changes), [], 200
+            try:
+                update = service.parse_form(session, contact, data, _today())
+            except Invalid as exc:
+                return "preferences.html", views.preferences_page(session, contact, path, _today(),
+                                                                  errors=exc.fields), [], 400
+            result = service.save(session, settings, contact, update, origin)
+            ctx = views.preferences_page(session, contact, path, _today(), result=result)
+            return "preferences.html", ctx, result.outbox_ids, 200
+
+        return await _in_thread(lambda: _person_page(request, token, "preferences", build))
+
+
+class PreferencesApiController(Controller):
+    """The preference centre as JSON, for the website's own UI."""
+
+    path = "/api/v1/preferences"
+    tags = ["public"]
+    request_max_body_size = PUBLIC_BODY_LIMIT
+
+    @staticmethod
+    def _problem(exc: service.LinkProblem) -> Response[dict[str, Any]]:
+        status = _status(exc)
+        return Response(error_body(status, f"this link cannot be used: {exc.reason}", {"token": exc.reason}),
+                        status_code=status)
+
+    @get("/{token:str}", sync_to_thread=True)
+    def read(self, request: Req, token: str) -> Response[dict[str, Any]]:
+        try:
+            with db(request) as session:
+                contact = service.contact_from_token(session, settings_of(request), token, "preferences")
+                return Response(service.preferences_of(session, contact), headers={"Cache-Control": "no-store"})
+        except service.LinkProblem as exc:
+            return self._problem(exc)
+
+    @put("/{token:str}", sync_to_thread=True)
+    def update(self, request: Req, token: str, data: dict[str, Any]) -> Response[dict[str, Any]]:
         settings = settings_of(request)
         try:
             with db(request) as session:
-                result, ids = service.confirm(session, settings, token, request_meta(request))
-                labels = {i.key: i.label for i in contacts.list_interests(session)}
-                contact = result.contact
-                assert contact.id is not None
-                ctx = {"first_name": contact.first_name, "frequency": result.frequency,
-                       "interests": [labels.get(k, k) for k in result.interests],
-                       "preferences_url": url_for(settings, contact.id, "preferences")}
+                contact = service.contact_from_token(session, settings, token, "preferences")
+                update = service.parse_json(session, contact, data, _today())
+                result = service.save(session, settings, contact, update,
+                                      service.origin_of("preferences", request_meta(request)))
+                body = {**service.preferences_of(session, contact),
+                        "changed": sorted({c.list_key and f"lists.{c.list_key}" or c.field for c in result.changes}),
+                        "check_inbox": result.check_inbox}
         except service.LinkProblem as exc:
-            return page("link_problem.html", {"reason": exc.reason}, status_code=400 if exc.reason != "expired" else 410)
-        response = page("confirm.html", ctx, language=contact.language)
+            return self._problem(exc)
+        return Response(body, headers={"Cache-Control": "no-store"},
+                        background=BackgroundTask(enqueue_outbox, settings, result.outbox_ids))
+
+
+class UnsubscribeController(Controller):
+    """RFC 8058 one-click: any POST to the link unsubscribes at once; GET and HEAD never change anything."""
+
+    path = "/unsubscribe"
+    tags = ["pages"]
+    include_in_schema = False
+    request_max_body_size = PUBLIC_BODY_LIMIT
+
+    @route("/{token:str}", http_method=[HttpMethod.GET, HttpMethod.HEAD], sync_to_thread=True)
+    def show(self, request: Req, token: str) -> Response[str]:
+        settings = settings_of(request)
+        return _person_page(request, token, "unsubscribe", lambda _session, contact: (
+            "unsubscribe.html", views.unsubscribe_page(settings, contact, request.url.path, done=False), [], 200))
+
+    @post("/{token:str}", status_code=200, sync_to_thread=True)
+    def one_click(self, request: Req, token: str) -> Response[str]:
+        # The body (List-Unsubscribe=One-Click, urlencoded or multipart) is not needed to honour the
+        # request, so it is never parsed: nothing a mail provider sends can make this fail.
+        settings = settings_of(request)
+
+        def build(session: Session, contact: Contact) -> tuple[str, dict[str, Any], list[int], int]:
+            service.unsubscribe_everything(session, settings, contact,
+                                           service.origin_of("one-click", request_meta(request)))
+            return "unsubscribe.html", views.unsubscribe_page(settings, contact, request.url.path, done=True), [], 200
+
+        return _person_page(request, token, "unsubscribe", build)
+
+
+class LinkController(Controller):
+    """"Email me a fresh link": the answer is the same whether or not the address is known."""
+
+    path = "/links"
+    tags = ["pages"]
+    include_in_schema = False
+    request_max_body_size = PUBLIC_BODY_LIMIT
+
+    @get("/resend")
+    async def form(self, request: Req) -> Response[str]:
+        return page("resend.html", {"done": False, "error": False},
+                    language=pick_language(None, request.headers.get("accept-language")))
+
+    @post("/resend", status_code=200)
+    async def resend(self, request: Req) -> Response[str]:
+        language = pick_language(None, request.headers.get("accept-language"))
+        if request.headers.get("content-type", "").startswith("application/json"):
+            body = await request.json()
+            data = body if isinstance(body, dict) else {}
+        else:
+            data = dict(await request.form())
+        if data.get("website"):
+            return page("resend.html", {"done": True, "error": False}, language=language)  # honeypot
+        settings = settings_of(request)
+
+        def work() -> list[int]:
+            with db(request) as session:
+                return service.send_fresh_link(session, settings, data.get("email"))
+
+        try:
+            ids = await _in_thread(work)
+        except Invalid:
+            return page("resend.html", {"done": False, "error": True}, language=language, status_code=400)
+        response = page("resend.html", {"done": True, "error": False}, language=language)
         response.background = BackgroundTask(enqueue_outbox, settings, ids)
         return response

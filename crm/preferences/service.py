@@ -1,20 +1,36 @@
-"""Confirm, preference centre and unsubscribe: what a person does from a link in an email."""
+"""Confirm, preference centre and unsubscribe: what a person does from a link in an email.
+
+Every change a person makes here writes a consent event (source `preferences` or
+`one-click`) so the trail shows who asked for what, when and from where. Joining a list
+again is never a flip of a flag: it starts a fresh double opt-in.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlmodel import Session
 
 from crm.config import Settings
 from crm.contacts import service as contacts
-from crm.contacts.models import Contact, ContactStatus, ListKey, SubscriptionState
+from crm.contacts.models import Contact, ContactStatus, Frequency, Language, ListKey, SubscriptionState
 from crm.db import utcnow
-from crm.errors import NotFound
-from crm.forms.service import RequestMeta
-from crm.links import person_links
+from crm.errors import Invalid
+from crm.forms.service import NO_MAIL_REASONS, Errors, RequestMeta, start_newsletter_optin
+from crm.links import person_links, url_for
 from crm.outbox import service as outbox
-from crm.tokens import Purpose, TokenError, read_token
+from crm.tokens import Purpose, TokenClaims, TokenError, read_token
+from crm.volunteers import service as volunteers
+
+LISTS = [k.value for k in ListKey]
+FREQUENCIES = [f.value for f in Frequency]
+LANGUAGES = [lang.value for lang in Language]
+WANTED = (SubscriptionState.pending, SubscriptionState.confirmed)
+FRESH_LINK_WINDOW = 600  # seconds: at most one fresh-link email per person per window, however often asked
 
 
 class LinkProblem(Exception):
@@ -25,7 +41,7 @@ class LinkProblem(Exception):
         self.reason = reason
 
 
-def contact_from_token(session: Session, settings: Settings, token: str, purpose: Purpose) -> Contact:
+def _claims(session: Session, settings: Settings, token: str, purpose: Purpose) -> tuple[TokenClaims, Contact]:
     try:
         claims = read_token(settings.resolved_secret("secret_key"), token, purpose)
     except TokenError as exc:
@@ -33,7 +49,18 @@ def contact_from_token(session: Session, settings: Settings, token: str, purpose
     contact = session.get(Contact, claims.contact_id)
     if contact is None or contact.status == ContactStatus.erased or contact.email is None:
         raise LinkProblem("unknown")
-    return contact
+    return claims, contact
+
+
+def contact_from_token(session: Session, settings: Settings, token: str, purpose: Purpose) -> Contact:
+    return _claims(session, settings, token, purpose)[1]
+
+
+def origin_of(source: str, meta: RequestMeta) -> contacts.ConsentSource:
+    return contacts.ConsentSource(source, None, meta.client_ip, meta.user_agent)
+
+
+# --- confirm ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -42,21 +69,28 @@ class Confirmation:
     newly_confirmed: bool
     interests: list[str]
     frequency: str | None
+    list_key: str = ListKey.newsletter
 
 
 def confirm(session: Session, settings: Settings, token: str, meta: RequestMeta) -> tuple[Confirmation, list[int]]:
-    """Confirm the pending newsletter subscription. Idempotent; the welcome goes once per confirmation."""
-    contact = contact_from_token(session, settings, token, "confirm")
+    """Confirm the pending subscription the link names (newsletter unless the token says another list).
+
+    Idempotent; the welcome goes once per newsletter confirmation.
+    """
+    claims, contact = _claims(session, settings, token, "confirm")
     assert contact.id is not None and contact.email is not None and contact.email_key is not None
-    sub = contacts.subscription(session, contact.id, ListKey.newsletter)
+    list_key = claims.extra if claims.extra in LISTS else ListKey.newsletter
+    sub = contacts.subscription(session, contact.id, list_key)
     if sub is None:
-        raise NotFound("nothing to confirm")
+        raise LinkProblem("unknown")  # nothing to confirm: the subscription is gone
+    if sub.state == SubscriptionState.unsubscribed:
+        # They left after this link was sent: an old confirm link must not undo that.
+        raise LinkProblem("superseded")
     newly = False
     ids: list[int] = []
     if sub.state != SubscriptionState.confirmed:
         contacts.set_subscription_state(session, sub, SubscriptionState.confirmed)
-        origin = contacts.ConsentSource("confirm-link", None, meta.client_ip, meta.user_agent)
-        contacts.record_consent(session, contact.id, "confirm", origin, list_key=ListKey.newsletter,
+        contacts.record_consent(session, contact.id, "confirm", origin_of("confirm-link", meta), list_key=list_key,
                                 consent_version=settings.consent_version)
         # A confirmed double opt-in is fresh consent: it lifts any earlier suppression.
         contacts.lift_suppression(session, contact.email_key, ["unsubscribed", "erased", "bounced", "complained"])
@@ -64,12 +98,354 @@ def confirm(session: Session, settings: Settings, token: str, meta: RequestMeta)
             contact.status = ContactStatus.active
             session.add(contact)
         newly = True
-    if sub.welcomed_at is None:
+    if list_key == ListKey.newsletter and sub.welcomed_at is None:
         sub.welcomed_at = utcnow()
         session.add(sub)
-        ctx = {"contact": {"first_name": contact.first_name, "last_name": contact.last_name, "email": contact.email,
-                           "language": contact.language, "role": contact.role, "id": contact.id},
-               "links": person_links(settings, contact.id)}
+        ctx = {"contact": volunteers.person(contact), "links": person_links(settings, contact.id)}
         mid = outbox.queue(session, "welcome", contact.email, ctx, contact_id=contact.id, language=contact.language)
         ids = [mid] if mid else []
-    return Confirmation(contact, newly, contacts.interests_of(session, contact.id), sub.frequency), ids
+    return Confirmation(contact, newly, contacts.interests_of(session, contact.id), sub.frequency, list_key), ids
+
+
+# --- reading preferences ----------------------------------------------------------------------
+
+
+def preferences_of(session: Session, contact: Contact) -> dict[str, Any]:
+    """The JSON shape of GET /api/v1/preferences/{token}; PUT takes the same shape back."""
+    assert contact.id is not None
+    subs = contacts.subscriptions_of(session, contact.id)
+    newsletter = subs.get(ListKey.newsletter)
+    body: dict[str, Any] = {
+        "email": contact.email,
+        "first_name": contact.first_name,
+        "language": contact.language,
+        "status": contact.status,
+        "interests": contacts.interests_of(session, contact.id),
+        "frequency": (newsletter.frequency if newsletter else None) or Frequency.weekly.value,
+        "lists": {key: subs[key].state for key in LISTS if key in subs},
+    }
+    vol = volunteers.for_contact(session, contact.id)
+    if vol is not None:
+        assert vol.id is not None
+        body["volunteer"] = {"areas": volunteers.areas_of(session, vol.id),
+                             "availability": volunteers.availability_of(session, vol.id),
+                             "paused_until": vol.paused_until.isoformat() if vol.paused_until else None}
+    return body
+
+
+# --- changing them ----------------------------------------------------------------------------
+
+
+@dataclass
+class PreferencesUpdate:
+    """A validated change; a field left None was not sent and stays as it is."""
+
+    first_name: str | None = None
+    language: str | None = None
+    interests: list[str] | None = None
+    frequency: str | None = None
+    lists: dict[str, bool] | None = None  # list -> wanted
+    areas: list[str] | None = None
+    availability: list[str] | None = None
+    paused_until: dt.date | None = None
+    set_paused_until: bool = False
+
+
+def _one_of(errors: Errors, name: str, value: Any, allowed: list[str]) -> str | None:
+    if value is None:
+        return None
+    if value not in allowed:
+        errors.add(name, f"unknown {name} {value!r}; expected one of {', '.join(allowed)}")
+        return None
+    return str(value)
+
+
+def _keys(errors: Errors, name: str, values: Any, allowed: list[str] | set[str], label: str) -> list[str] | None:
+    if values is None:
+        return None
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        errors.add(name, f"must be a list of {label} keys")
+        return None
+    unknown = [v for v in values if v not in allowed]
+    if unknown:
+        errors.add(name, f"unknown {label} {', '.join(repr(v) for v in unknown)}; expected any of "
+                         f"{', '.join(sorted(allowed))}")
+        return None
+    return list(dict.fromkeys(values))
+
+
+def _pause_date(errors: Errors, value: Any, today: dt.date) -> dt.date | None:
+    try:
+        day = volunteers.parse_date(value, "paused_until")
+    except Invalid as exc:
+        errors.fields.update(exc.fields)
+        return None
+    if day is not None and day <= today:
+        errors.add("paused_until", f"must be a date after today ({today.isoformat()})")
+        return None
+    if day is not None and day > today + dt.timedelta(days=731):
+        errors.add("paused_until", "must be within two years")
+        return None
+    return day
+
+
+def parse_json(session: Session, contact: Contact, data: Any, today: dt.date) -> PreferencesUpdate:
+    """PUT body: the GET shape, changed. Unknown or bad fields are a 400 naming each."""
+    if not isinstance(data, dict):
+        raise Invalid.field("body", "must be a JSON object")
+    errors = Errors()
+    known = {"email", "first_name", "language", "status", "interests", "frequency", "lists", "volunteer"}
+    for extra in sorted(set(data) - known):
+        errors.add(extra, f"unknown field; expected any of {', '.join(sorted(known))}")
+    if "email" in data and (not isinstance(data["email"], str)
+                            or data["email"].strip().lower() != (contact.email or "").lower()):
+        errors.add("email", "cannot be changed here; sign up with the new address instead")
+    if "status" in data and data["status"] != contact.status:
+        errors.add("status", "cannot be set; use lists, or POST /unsubscribe/{token} to leave everything")
+    update = PreferencesUpdate(
+        first_name=errors.run("first_name", contacts.clean_text, data.get("first_name"), "first_name",
+                              max_length=100) if "first_name" in data else None,
+        language=_one_of(errors, "language", data.get("language"), LANGUAGES),
+        interests=_keys(errors, "interests", data.get("interests"), contacts.interest_keys(session), "interest"),
+        frequency=_one_of(errors, "frequency", data.get("frequency"), FREQUENCIES),
+    )
+    lists = data.get("lists")
+    if lists is not None:
+        if not isinstance(lists, dict):
+            errors.add("lists", "must be an object of list -> state")
+        else:
+            update.lists = {}
+            for key, state in lists.items():
+                if key not in LISTS:
+                    errors.add(f"lists.{key}", f"unknown list; expected any of {', '.join(LISTS)}")
+                elif state not in [s.value for s in SubscriptionState]:
+                    errors.add(f"lists.{key}", "must be pending, confirmed or unsubscribed")
+                else:
+                    update.lists[key] = state in WANTED
+    vol = data.get("volunteer")
+    if vol is not None:
+        if not isinstance(vol, dict):
+            errors.add("volunteer", "must be an object {areas, availability, paused_until}")
+        elif contact.id is not None and volunteers.for_contact(session, contact.id) is None:
+            errors.add("volunteer", "there is no volunteer profile for this person")
+        else:
+            for extra in sorted(set(vol) - {"areas", "availability", "paused_until"}):
+                errors.add(f"volunteer.{extra}", "unknown field; expected areas, availability, paused_until")
+            update.areas = _keys(errors, "volunteer.areas", vol.get("areas"), volunteers.AREAS, "area")
+            update.availability = _keys(errors, "volunteer.availability", vol.get("availability"),
+                                        volunteers.AVAILABILITY, "availability")
+            if "paused_until" in vol:
+                update.set_paused_until = True
+                update.paused_until = _pause_date(errors, vol["paused_until"], today)
+    errors.raise_if_any()
+    return update
+
+
+def parse_form(session: Session, contact: Contact, form: Mapping[str, list[str]], today: dt.date
+               ) -> PreferencesUpdate:
+    """The preference centre's own form: unchecked boxes are absent, so absent means "none"."""
+    errors = Errors()
+
+    def one(name: str) -> str | None:
+        values = form.get(name) or []
+        return values[0] if values else None
+
+    lists = _keys(errors, "lists", form.get("lists", []), LISTS, "list")
+    update = PreferencesUpdate(
+        language=_one_of(errors, "language", one("language"), LANGUAGES),
+        interests=_keys(errors, "interests", form.get("interests", []), contacts.interest_keys(session), "interest"),
+        frequency=_one_of(errors, "frequency", one("frequency"), FREQUENCIES),
+        lists={key: key in (lists or []) for key in LISTS} if lists is not None else None,
+    )
+    if contact.id is not None and volunteers.for_contact(session, contact.id) is not None:
+        update.areas = _keys(errors, "areas", form.get("areas", []), volunteers.AREAS, "area")
+        update.availability = _keys(errors, "availability", form.get("availability", []),
+                                    volunteers.AVAILABILITY, "availability")
+        update.set_paused_until = True
+        update.paused_until = _pause_date(errors, one("paused_until"), today)
+    errors.raise_if_any()
+    return update
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str  # interests, frequency, language, first_name, areas, availability, paused_until, list
+    before: Any
+    after: Any
+    list_key: str | None = None
+
+
+@dataclass
+class SaveResult:
+    changes: list[Change] = field(default_factory=list)
+    outbox_ids: list[int] = field(default_factory=list)
+    check_inbox: list[str] = field(default_factory=list)  # lists whose confirmation email just went out
+
+
+def _json(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def save(session: Session, settings: Settings, contact: Contact, update: PreferencesUpdate,
+         origin: contacts.ConsentSource) -> SaveResult:
+    """Apply a validated change; record a consent event per changed field and a volunteer event."""
+    assert contact.id is not None and contact.email is not None
+    result = SaveResult()
+    cid = contact.id
+    if update.first_name is not None and update.first_name != contact.first_name:
+        result.changes.append(Change("first_name", contact.first_name, update.first_name))
+        contact.first_name = update.first_name
+    if update.language is not None and update.language != contact.language:
+        result.changes.append(Change("language", contact.language, update.language))
+        contact.language = update.language
+    if update.interests is not None:
+        before = contacts.interests_of(session, cid)
+        if sorted(update.interests) != before:
+            contacts.set_interests(session, cid, update.interests)
+            result.changes.append(Change("interests", before, sorted(update.interests)))
+    for change in result.changes:
+        contacts.record_consent(session, cid, "preferences", origin, consent_version=settings.consent_version,
+                                detail={"field": change.field, "from": change.before, "to": change.after})
+    _save_lists(session, settings, contact, update, origin, result)
+    sub = contacts.subscription(session, cid, ListKey.newsletter)
+    if update.frequency is not None and sub is not None and sub.frequency != update.frequency:
+        change = Change("frequency", sub.frequency, update.frequency)
+        sub.frequency = update.frequency
+        session.add(sub)
+        contacts.record_consent(session, cid, "preferences", origin, list_key=ListKey.newsletter,
+                                consent_version=settings.consent_version,
+                                detail={"field": "frequency", "from": change.before, "to": change.after})
+        result.changes.append(change)
+    _save_volunteer(session, settings, contact, update, origin, result)
+    if result.changes:
+        contact.updated_at = utcnow()
+        session.add(contact)
+    session.flush()
+    return result
+
+
+def _save_lists(session: Session, settings: Settings, contact: Contact, update: PreferencesUpdate,
+                origin: contacts.ConsentSource, result: SaveResult) -> None:
+    assert contact.id is not None and contact.email is not None
+    subs = contacts.subscriptions_of(session, contact.id)
+    for key, wanted in (update.lists or {}).items():
+        sub = subs.get(key)
+        state = sub.state if sub is not None else None
+        if wanted and state in (None, SubscriptionState.unsubscribed):
+            if key == ListKey.newsletter:
+                ids = start_newsletter_optin(session, settings, contact, origin, frequency=update.frequency,
+                                             interests=[])
+            else:
+                ids = _start_list_optin(session, settings, contact, key, origin)
+            result.outbox_ids += ids
+            if ids:
+                result.check_inbox.append(key)
+            result.changes.append(Change("list", state, SubscriptionState.pending.value, key))
+        elif not wanted and sub is not None and state in WANTED:
+            contacts.set_subscription_state(session, sub, SubscriptionState.unsubscribed)
+            contacts.record_consent(session, contact.id, "unsubscribe", origin, list_key=key,
+                                    consent_version=settings.consent_version, detail={"from": state})
+            result.changes.append(Change("list", state, SubscriptionState.unsubscribed.value, key))
+
+
+def _start_list_optin(session: Session, settings: Settings, contact: Contact, list_key: str,
+                      origin: contacts.ConsentSource) -> list[int]:
+    """Double opt-in for a list other than the newsletter: pending plus a confirm link naming the list."""
+    assert contact.id is not None and contact.email is not None and contact.email_key is not None
+    sub = contacts.ensure_subscription(session, contact.id, list_key)
+    contacts.set_subscription_state(session, sub, SubscriptionState.pending)
+    contacts.record_consent(session, contact.id, "signup", origin, list_key=list_key,
+                            consent_version=settings.consent_version)
+    if contacts.suppression_reason(session, contact.email_key) in NO_MAIL_REASONS:
+        return []
+    links = {**person_links(settings, contact.id), "confirm": url_for(settings, contact.id, "confirm", extra=list_key)}
+    mid = outbox.queue(session, "confirm", contact.email, {"contact": volunteers.person(contact), "links": links},
+                       contact_id=contact.id, language=contact.language)
+    return [mid] if mid else []
+
+
+def _save_volunteer(session: Session, settings: Settings, contact: Contact, update: PreferencesUpdate,
+                    origin: contacts.ConsentSource, result: SaveResult) -> None:
+    assert contact.id is not None
+    if update.areas is None and update.availability is None and not update.set_paused_until:
+        return
+    vol = volunteers.for_contact(session, contact.id)
+    if vol is None or vol.id is None:
+        return
+    changes: list[Change] = []
+    if update.areas is not None:
+        before = volunteers.areas_of(session, vol.id)
+        if sorted(update.areas) != before:
+            volunteers.set_areas(session, vol.id, update.areas)
+            changes.append(Change("areas", before, sorted(update.areas)))
+    if update.availability is not None:
+        before = volunteers.availability_of(session, vol.id)
+        if sorted(update.availability) != before:
+            volunteers.set_availability(session, vol.id, update.availability)
+            changes.append(Change("availability", before, sorted(update.availability)))
+    if update.set_paused_until and update.paused_until != vol.paused_until:
+        changes.append(Change("paused_until", vol.paused_until, update.paused_until))
+        vol.paused_until = update.paused_until
+    if not changes:
+        return
+    vol.updated_at = utcnow()
+    session.add(vol)
+    detail = {c.field: _json(c.after) for c in changes}
+    # Staff see the volunteer's own changes in the pipeline history, not only in the consent trail.
+    volunteers.record_event(session, vol.id, None, None, "self", "changed in the preference centre", detail)
+    for c in changes:
+        contacts.record_consent(session, contact.id, "preferences", origin, list_key=ListKey.volunteer_updates,
+                                consent_version=settings.consent_version,
+                                detail={"field": c.field, "from": _json(c.before), "to": _json(c.after)})
+    result.changes += changes
+
+
+def unsubscribe_everything(session: Session, settings: Settings, contact: Contact,
+                           origin: contacts.ConsentSource) -> list[Change]:
+    """Leave every list, mark the contact unsubscribed and suppress the address. Idempotent."""
+    assert contact.id is not None and contact.email_key is not None
+    changes: list[Change] = []
+    for key, sub in sorted(contacts.subscriptions_of(session, contact.id).items()):
+        before = sub.state
+        if contacts.set_subscription_state(session, sub, SubscriptionState.unsubscribed):
+            contacts.record_consent(session, contact.id, "unsubscribe", origin, list_key=key,
+                                    consent_version=settings.consent_version, detail={"from": before})
+            changes.append(Change("list", before, SubscriptionState.unsubscribed.value, key))
+    if contact.status == ContactStatus.active:
+        # bounced/complained stay as they are: they say more than "unsubscribed" does.
+        changes.append(Change("status", contact.status, ContactStatus.unsubscribed.value))
+        contact.status = ContactStatus.unsubscribed
+        contact.updated_at = utcnow()
+        session.add(contact)
+    contacts.suppress(session, contact.email_key, "unsubscribed")
+    if changes:
+        contacts.record_consent(session, contact.id, "unsubscribe", origin, consent_version=settings.consent_version,
+                                detail={"scope": "everything", "lists": [c.list_key for c in changes if c.list_key]})
+        vol = volunteers.for_contact(session, contact.id)
+        if vol is not None and vol.id is not None:
+            volunteers.record_event(session, vol.id, None, None, "self", "unsubscribed from all email",
+                                    {"unsubscribed": True, "source": origin.source})
+    session.flush()
+    return changes
+
+
+# --- fresh links ------------------------------------------------------------------------------
+
+
+def send_fresh_link(session: Session, settings: Settings, raw_email: Any, *, now: float | None = None) -> list[int]:
+    """Email fresh preferences and unsubscribe links to a known address; say nothing either way.
+
+    Asking again within FRESH_LINK_WINDOW queues nothing, so the form cannot be used to
+    flood someone's inbox.
+    """
+    address = contacts.normalize_email(raw_email if isinstance(raw_email, str) else "")
+    contact = contacts.find_by_email(session, address)
+    if contact is None or contact.id is None or contact.email is None or contact.status == ContactStatus.erased:
+        return []
+    if contacts.suppression_reason(session, address.key) in NO_MAIL_REASONS:
+        return []
+    bucket = int((now if now is not None else time.time()) // FRESH_LINK_WINDOW)
+    ctx = {"contact": volunteers.person(contact), "links": person_links(settings, contact.id)}
+    mid = outbox.queue(session, "fresh-link", contact.email, ctx, contact_id=contact.id, language=contact.language,
+                       dedupe_key=f"fresh-link:{contact.id}:{bucket}")
+    return [mid] if mid else []
