@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event
+from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event, literal_column
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
@@ -121,4 +121,8 @@ def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]] | dic
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     stmt = dialect_insert(tbl).values(rows).on_conflict_do_nothing(index_elements=conflict)
+    if session.get_bind().dialect.name == "postgresql":
+        # SQLAlchemy 2.1 adds RETURNING to such inserts and psycopg then reports rowcount -1
+        # (which reads as "inserted"): count the rows that really went in instead.
+        return len(session.execute(stmt.returning(literal_column("1"))).all())
     return session.execute(stmt).rowcount or 0
