@@ -39,6 +39,7 @@ class DonationInquiry(SQLModel, table=True):
     status: str = Field(default=InquiryStatus.new, max_length=20, index=True)
     assigned_to: str | None = Field(default=None, max_length=320)
     answer: str | None = Field(default=None, max_length=20000)
+    answered_by: str | None = Field(default=None, max_length=320)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     answered_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)

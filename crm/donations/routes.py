@@ -4,27 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get
+from litestar import Controller, Request, Response, get, patch
+from litestar.background_tasks import BackgroundTask
 from litestar.params import Parameter
-from sqlalchemy import select
 
-from crm.contacts.models import Contact
 from crm.contacts.routes import check_choice
 from crm.donations import service
-from crm.donations.models import DonationInquiry, InquiryStatus
 from crm.errors import Invalid
-from crm.http import db, decode_cursor, encode_cursor, page, requires_viewer
-
-
-def inquiry_dict(inq: DonationInquiry, contact: Contact | None) -> dict[str, Any]:
-    return {
-        "id": inq.id, "contact_id": inq.contact_id,
-        "email": contact.email if contact else None,
-        "first_name": contact.first_name if contact else "", "last_name": contact.last_name if contact else "",
-        "inquiry_type": inq.inquiry_type, "amount_range": inq.amount_range, "message": inq.message,
-        "in_honor_of": inq.in_honor_of, "status": inq.status, "assigned_to": inq.assigned_to, "answer": inq.answer,
-        "created_at": inq.created_at.isoformat(), "updated_at": inq.updated_at.isoformat(),
-    }
+from crm.http import (
+    current_staff,
+    db,
+    decode_cursor,
+    encode_cursor,
+    page,
+    requires_editor,
+    requires_viewer,
+    settings_of,
+)
+from crm.queue import enqueue_outbox
 
 
 class DonationInquiryController(Controller):
@@ -38,22 +35,34 @@ class DonationInquiryController(Controller):
         request: Request[Any, Any, Any],
         status: str | None = None,
         type: str | None = None,  # noqa: A002 - the contract's parameter name
+        older_than_hours: int | None = Parameter(default=None, ge=0, le=100000),
+        overdue: bool | None = None,
+        assigned_to: str | None = None,
         cursor: str | None = None,
         limit: int = Parameter(default=50, ge=1, le=500),
     ) -> dict[str, Any]:
-        check_choice("status", status, [s.value for s in InquiryStatus])
+        check_choice("status", status, service.STATUSES)
         check_choice("type", type, service.INQUIRY_TYPES)
         after = decode_cursor(cursor)
         if after is not None and not isinstance(after, int):
             raise Invalid.field("cursor", "is not a cursor this API gave out")
-        stmt = select(DonationInquiry, Contact).outerjoin(Contact, Contact.id == DonationInquiry.contact_id)
-        if status:
-            stmt = stmt.where(DonationInquiry.status == status)
-        if type:
-            stmt = stmt.where(DonationInquiry.inquiry_type == type)
-        if after is not None:
-            stmt = stmt.where(DonationInquiry.id < after)
+        settings = settings_of(request)
+        filters = service.InquiryFilters(status, type, older_than_hours, overdue, assigned_to)
         with db(request) as session:
-            rows = list(session.execute(stmt.order_by(DonationInquiry.id.desc()).limit(limit + 1)).tuples())
-            items = [inquiry_dict(i, c) for i, c in rows[:limit]]
-        return page(items, encode_cursor(rows[limit - 1][0].id) if len(rows) > limit else None)
+            rows, more = service.search(session, settings, filters, after, limit)
+            items = [service.inquiry_dict(settings, i, c) for i, c in rows]
+        return page(items, encode_cursor(rows[-1][0].id) if more and rows else None)
+
+    @get("/{inquiry_id:int}", sync_to_thread=True)
+    def get_inquiry(self, request: Request[Any, Any, Any], inquiry_id: int) -> dict[str, Any]:
+        with db(request) as session:
+            return service.inquiry_dict(settings_of(request), *service.get(session, inquiry_id))
+
+    @patch("/{inquiry_id:int}", guards=[requires_editor], sync_to_thread=True)
+    def patch_inquiry(self, request: Request[Any, Any, Any], inquiry_id: int, data: dict[str, Any]) -> Response[Any]:
+        changes = service.InquiryPatch.parse(data)
+        settings = settings_of(request)
+        with db(request) as session:
+            ids = service.apply_patch(session, settings, inquiry_id, changes, current_staff(request).email)
+            body = service.inquiry_dict(settings, *service.get(session, inquiry_id))
+        return Response(body, background=BackgroundTask(enqueue_outbox, settings, ids))

@@ -6,7 +6,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from crm.db import UTCDateTime, utcnow
@@ -79,3 +79,37 @@ class VolunteerEvent(SQLModel, table=True):
     actor: str = Field(max_length=320)  # staff email, or "self" for preference-centre changes, "form"
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Opportunity(SQLModel, table=True):
+    """Something staff need volunteers for: a driver on Tuesdays, helpers at a gala."""
+
+    __tablename__ = "opportunity"
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200)
+    area: str = Field(max_length=40, index=True)
+    description: str = Field(default="", max_length=5000)
+    postal_code: str = Field(default="", max_length=20)
+    needed: int = Field(default=1, ge=1)
+    schedule: str = Field(default="", max_length=500)
+    # When set, only volunteers with this slot match; None means any availability fits.
+    availability: str | None = Field(default=None, max_length=40)
+    starts_on: dt.date | None = None
+    ends_on: dt.date | None = None
+    created_by: str | None = Field(default=None, max_length=320)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class OpportunityResponse(SQLModel, table=True):
+    """A volunteer said "I'm interested" (the one-click link of an invitation)."""
+
+    __tablename__ = "opportunity_response"
+    __table_args__ = (
+        UniqueConstraint("opportunity_id", "volunteer_id", name="uq_opportunity_response"),
+        Index("ix_opportunity_response_volunteer", "volunteer_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    opportunity_id: int = Field(foreign_key="opportunity.id", ondelete="CASCADE")
+    volunteer_id: int = Field(foreign_key="volunteer.id", ondelete="CASCADE")
+    responded_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,32 +1,42 @@
-"""Staff API: the volunteer pipeline."""
+"""Staff API: the volunteer pipeline and opportunities; the public "I'm interested" page."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.background_tasks import BackgroundTask
 from litestar.params import Parameter
-from sqlalchemy import exists, select
 
-from crm.contacts.models import Contact
+from crm.contacts.models import Language
 from crm.contacts.routes import check_choice
 from crm.errors import Invalid
-from crm.http import db, decode_cursor, encode_cursor, page, requires_viewer
+from crm.http import (
+    current_staff,
+    db,
+    decode_cursor,
+    encode_cursor,
+    page,
+    requires_editor,
+    requires_viewer,
+    settings_of,
+)
+from crm.pages.render import page as html_page
+from crm.queue import enqueue_outbox
+from crm.volunteers import opportunities as opps
 from crm.volunteers import service
-from crm.volunteers.models import Volunteer, VolunteerArea, VolunteerAvailability
 
 
-def volunteer_dict(session: Any, vol: Volunteer, contact: Contact) -> dict[str, Any]:
-    assert vol.id is not None
-    return {
-        "id": vol.id, "contact_id": vol.contact_id, "email": contact.email, "first_name": contact.first_name,
-        "last_name": contact.last_name, "phone": contact.phone, "language": contact.language,
-        "status": vol.status, "areas": service.areas_of(session, vol.id),
-        "availability": service.availability_of(session, vol.id), "postal_code": vol.postal_code,
-        "skills": vol.skills, "languages": vol.languages, "message": vol.message,
-        "paused_until": vol.paused_until.isoformat() if vol.paused_until else None,
-        "created_at": vol.created_at.isoformat(), "updated_at": vol.updated_at.isoformat(),
-    }
+def _after(cursor: str | None) -> int | None:
+    after = decode_cursor(cursor)
+    if after is not None and not isinstance(after, int):
+        raise Invalid.field("cursor", "is not a cursor this API gave out")
+    return after  # type: ignore[no-any-return]
+
+
+def _with_wakeups(request: Request[Any, Any, Any], body: Any, ids: list[int]) -> Response[Any]:
+    """Answer, then (after the commit) tell the workers there is mail."""
+    return Response(body, background=BackgroundTask(enqueue_outbox, settings_of(request), ids))
 
 
 class VolunteerController(Controller):
@@ -42,28 +52,119 @@ class VolunteerController(Controller):
         availability: str | None = None,
         status: str | None = None,
         postal_code: str | None = None,
+        language: str | None = None,
+        contacted_before: str | None = None,
+        contacted_after: str | None = None,
+        never_contacted: bool | None = None,
         cursor: str | None = None,
         limit: int = Parameter(default=50, ge=1, le=500),
     ) -> dict[str, Any]:
         check_choice("area", area, service.AREAS)
         check_choice("availability", availability, service.AVAILABILITY)
         check_choice("status", status, service.STATUSES)
-        after = decode_cursor(cursor)
-        if after is not None and not isinstance(after, int):
-            raise Invalid.field("cursor", "is not a cursor this API gave out")
-        stmt = select(Volunteer, Contact).join(Contact, Contact.id == Volunteer.contact_id)
-        if area:
-            stmt = stmt.where(exists().where(VolunteerArea.volunteer_id == Volunteer.id, VolunteerArea.area == area))
-        if availability:
-            stmt = stmt.where(exists().where(VolunteerAvailability.volunteer_id == Volunteer.id,
-                                             VolunteerAvailability.slot == availability))
-        if status:
-            stmt = stmt.where(Volunteer.status == status)
-        if postal_code:
-            stmt = stmt.where(Volunteer.postal_code.startswith(postal_code.strip(), autoescape=True))
-        if after is not None:
-            stmt = stmt.where(Volunteer.id < after)
+        check_choice("language", language, [lang.value for lang in Language])
+        filters = service.VolunteerFilters(
+            area, availability, status, postal_code, language,
+            service.parse_date(contacted_before, "contacted_before"),
+            service.parse_date(contacted_after, "contacted_after"), never_contacted)
         with db(request) as session:
-            rows = list(session.execute(stmt.order_by(Volunteer.id.desc()).limit(limit + 1)).tuples())
-            items = [volunteer_dict(session, v, c) for v, c in rows[:limit]]
-        return page(items, encode_cursor(rows[limit - 1][0].id) if len(rows) > limit else None)
+            rows, more = service.search(session, filters, _after(cursor), limit)
+            items = [service.volunteer_dict(session, v, c) for v, c in rows]
+        return page(items, encode_cursor(rows[-1][0].id) if more and rows else None)
+
+    @get("/{volunteer_id:int}", sync_to_thread=True)
+    def get_volunteer(self, request: Request[Any, Any, Any], volunteer_id: int) -> dict[str, Any]:
+        with db(request) as session:
+            vol, contact = service.get_volunteer(session, volunteer_id)
+            return {**service.volunteer_dict(session, vol, contact), "history": service.history(session, volunteer_id)}
+
+    @patch("/{volunteer_id:int}", guards=[requires_editor], sync_to_thread=True)
+    def patch_volunteer(self, request: Request[Any, Any, Any], volunteer_id: int, data: dict[str, Any]
+                        ) -> Response[Any]:
+        changes = service.VolunteerPatch.parse(data)
+        actor = current_staff(request).email
+        with db(request) as session:
+            ids = service.apply_patch(session, settings_of(request), volunteer_id, changes, actor)
+            vol, contact = service.get_volunteer(session, volunteer_id)
+            body = {**service.volunteer_dict(session, vol, contact), "history": service.history(session, volunteer_id)}
+        return _with_wakeups(request, body, ids)
+
+
+class OpportunityController(Controller):
+    path = "/api/v1/volunteers/opportunities"
+    tags = ["volunteers"]
+    guards = [requires_viewer]
+
+    @get("/", sync_to_thread=True)
+    def list_opportunities(self, request: Request[Any, Any, Any], area: str | None = None,
+                           cursor: str | None = None, limit: int = Parameter(default=50, ge=1, le=500)
+                           ) -> dict[str, Any]:
+        check_choice("area", area, service.AREAS)
+        with db(request) as session:
+            rows, more = opps.search(session, area, _after(cursor), limit)
+            items = [opps.opportunity_dict(o) for o in rows]
+        return page(items, encode_cursor(rows[-1].id) if more and rows else None)
+
+    @post("/", guards=[requires_editor], sync_to_thread=True)
+    def create_opportunity(self, request: Request[Any, Any, Any], data: dict[str, Any]) -> dict[str, Any]:
+        with db(request) as session:
+            opp = opps.create(session, data, current_staff(request).email)
+            return opps.opportunity_dict(opp, [])
+
+    @get("/{opportunity_id:int}", sync_to_thread=True)
+    def get_opportunity(self, request: Request[Any, Any, Any], opportunity_id: int) -> dict[str, Any]:
+        with db(request) as session:
+            return opps.opportunity_dict(opps.get(session, opportunity_id), opps.responses(session, opportunity_id))
+
+    @patch("/{opportunity_id:int}", guards=[requires_editor], sync_to_thread=True)
+    def patch_opportunity(self, request: Request[Any, Any, Any], opportunity_id: int, data: dict[str, Any]
+                          ) -> dict[str, Any]:
+        with db(request) as session:
+            opp = opps.update(session, opportunity_id, data)
+            return opps.opportunity_dict(opp, opps.responses(session, opportunity_id))
+
+    @get("/{opportunity_id:int}/matches", sync_to_thread=True)
+    def list_matches(self, request: Request[Any, Any, Any], opportunity_id: int, cursor: str | None = None,
+                     limit: int = Parameter(default=50, ge=1, le=500)) -> dict[str, Any]:
+        with db(request) as session:
+            rows, more = opps.matches(session, settings_of(request), opportunity_id, _after(cursor), limit)
+            items = [service.volunteer_dict(session, v, c) for v, c in rows]
+        return page(items, encode_cursor(rows[-1][0].id) if more and rows else None)
+
+    @post("/{opportunity_id:int}/notify", guards=[requires_editor], status_code=202, sync_to_thread=True)
+    def notify(self, request: Request[Any, Any, Any], opportunity_id: int) -> Response[Any]:
+        with db(request) as session:
+            result = opps.notify(session, settings_of(request), opportunity_id, current_staff(request).email)
+        return Response(result.as_dict(), status_code=202)  # the senders are woken once this commits
+
+
+class RespondController(Controller):
+    """The one-click "I'm interested" link: GET shows a button (scanners follow links), POST records."""
+
+    path = "/respond"
+    tags = ["pages"]
+    include_in_schema = False
+
+    @get("/{token:str}", sync_to_thread=True)
+    def confirm_page(self, request: Request[Any, Any, Any], token: str) -> Response[str]:
+        return self._answer(request, token, record=False)
+
+    @post("/{token:str}", status_code=200, sync_to_thread=True)
+    def record(self, request: Request[Any, Any, Any], token: str) -> Response[str]:
+        return self._answer(request, token, record=True)
+
+    @staticmethod
+    def _answer(request: Request[Any, Any, Any], token: str, *, record: bool) -> Response[str]:
+        settings = settings_of(request)
+        try:
+            with db(request) as session:
+                fn = opps.respond if record else opps.invitation_from_token
+                inv = fn(session, settings, token)
+                ctx = {"first_name": inv.contact.first_name, "opportunity": opps.invite_fields(inv.opportunity),
+                       "responded": inv.responded, "action": f"/respond/{token}"}
+                language = inv.contact.language
+        except opps.LinkProblem as exc:
+            return html_page("link_problem.html", {"reason": exc.reason},
+                             status_code=410 if exc.reason == "expired" else 400)
+        name = "opportunity_thanks.html" if inv.responded else "opportunity_confirm.html"
+        return html_page(name, ctx, language=language)
