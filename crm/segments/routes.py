@@ -1,0 +1,68 @@
+"""Staff API: saved segments, their counts and previews."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, delete, get, post, put
+from litestar.params import Parameter
+
+from crm.errors import Invalid
+from crm.http import current_staff, db, decode_cursor, encode_cursor, page, requires_editor, requires_viewer
+from crm.segments import service
+
+
+def _after(cursor: str | None) -> int | None:
+    after = decode_cursor(cursor)
+    if after is not None and not isinstance(after, int):
+        raise Invalid.field("cursor", "is not a cursor this API gave out")
+    return after
+
+
+class SegmentController(Controller):
+    path = "/api/v1/segments"
+    tags = ["segments"]
+    guards = [requires_viewer]
+
+    @get("/", sync_to_thread=True)
+    def list_segments(self, request: Request[Any, Any, Any], cursor: str | None = None,
+                      limit: int = Parameter(default=50, ge=1, le=500)) -> dict[str, Any]:
+        with db(request) as session:
+            rows, more = service.list_segments(session, _after(cursor), limit)
+            return page([service.segment_dict(s) for s in rows], encode_cursor(rows[-1].id) if more else None)
+
+    @post("/", guards=[requires_editor], sync_to_thread=True)
+    def create_segment(self, request: Request[Any, Any, Any], data: dict[str, Any]) -> dict[str, Any]:
+        with db(request) as session:
+            return service.segment_dict(service.create_segment(session, data, current_staff(request).email))
+
+    @post("/preview", status_code=200, sync_to_thread=True)
+    def preview(self, request: Request[Any, Any, Any], data: dict[str, Any],
+                list_key: str | None = Parameter(query="list", default=None)) -> dict[str, Any]:
+        """An unsaved rule tree: `{"rules": {...}, "list"?: key}`; reading only, so viewers may."""
+        with db(request) as session:
+            return service.preview_unsaved(session, data, list_key, current_staff(request).email)
+
+    @get("/{segment_id:int}", sync_to_thread=True)
+    def get_segment(self, request: Request[Any, Any, Any], segment_id: int) -> dict[str, Any]:
+        with db(request) as session:
+            return service.segment_dict(service.get_segment(session, segment_id))
+
+    @put("/{segment_id:int}", guards=[requires_editor], sync_to_thread=True)
+    def update_segment(self, request: Request[Any, Any, Any], segment_id: int,
+                       data: dict[str, Any]) -> dict[str, Any]:
+        with db(request) as session:
+            return service.segment_dict(service.update_segment(session, segment_id, data))
+
+    @delete("/{segment_id:int}", guards=[requires_editor], sync_to_thread=True)
+    def delete_segment(self, request: Request[Any, Any, Any], segment_id: int) -> None:
+        with db(request) as session:
+            service.delete_segment(session, segment_id)
+
+    @get("/{segment_id:int}/count", sync_to_thread=True)
+    def count(self, request: Request[Any, Any, Any], segment_id: int,
+              list_key: str | None = Parameter(query="list", default=None)) -> dict[str, Any]:
+        with db(request) as session:
+            seg = service.get_segment(session, segment_id)
+            return service.preview(session, seg.rules, list_key, staff_email=current_staff(request).email,
+                                   target=f"segment:{segment_id}")
