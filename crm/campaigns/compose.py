@@ -1,0 +1,396 @@
+"""Render once, personalise many: a campaign's email compiled once, then filled per recipient.
+
+A template whose personal values (`contact.*`, `links.*`, per-kind extras) only ever appear as
+plain `{{ contact.first_name }}` outputs is rendered ONCE per campaign and language with slot
+markers in their place; CSS is inlined once on that result, which is then cut at the markers.
+Each recipient costs a string join plus quoted-printable encoding (tens of microseconds).
+A template that branches on a personal value (`{% if contact.first_name %}`, loops over a
+digest's personal `items`) takes the exact path instead: a compiled Jinja render and CSS
+inlining per recipient. Both paths produce the same bytes for the same person.
+
+Messages are assembled as bytes by hand (the issue's probe: ~0.09 ms against ~1.4 ms for
+`EmailMessage`); every header value still passes crm.mail.safe_header.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email.header import Header
+from email.utils import formatdate, parseaddr
+from html import unescape
+from typing import Any
+
+import css_inline
+from jinja2 import Environment, StrictUndefined, Template, meta, nodes
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup, escape
+
+from crm.config import Settings
+from crm.mail import LANGUAGES, CompiledEmail, base_context, compile_email, safe_header
+from crm.tokens import make_token
+
+DAY = 86400
+# Names whose values differ per recipient. `items` joins them for digests (personal items).
+PERSON_NAMES = frozenset({"contact", "links", "extra"})
+CONTACT_FIELDS = ("first_name", "last_name", "email", "language", "role")
+
+
+# Staff-authored subject and bodies render in Jinja2's sandbox (SPEC 7).
+_SANDBOX = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True)
+_SANDBOX_HTML = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True, trim_blocks=True,
+                                     lstrip_blocks=True)
+
+
+def staff_template(source: str, *, html: bool) -> Template:
+    return (_SANDBOX_HTML if html else _SANDBOX).from_string(source)
+
+
+_TAG_BREAKS = re.compile(r"<\s*(br|/p|/h[1-6]|/li|/tr|/div)\b[^>]*>", re.I)
+_TAGS = re.compile(r"<[^>]+>")
+
+
+def text_from_html(source: str) -> str:
+    """A plain-text body for staff who wrote only HTML: derived once per campaign, from the source."""
+    text = _TAG_BREAKS.sub("\n", source)
+    text = _TAGS.sub("", text)
+    text = unescape(text)
+    lines = [ln.strip() for ln in text.splitlines()]
+    out: list[str] = []
+    for ln in lines:
+        if ln or (out and out[-1]):
+            out.append(ln)
+    return "\n".join(out).strip()
+
+
+# --- deciding the fast path -------------------------------------------------------------------
+
+
+def _plain_outputs_only(tree: nodes.Node, personal: frozenset[str]) -> bool:
+    """True when every use of a personal name is `{{ name.attr }}` directly inside an output."""
+
+    def walk(node: nodes.Node, parent: nodes.Node | None) -> bool:
+        if isinstance(node, nodes.Name) and node.name in personal:
+            return False
+        for child in node.iter_child_nodes():
+            if (isinstance(node, nodes.Output) and isinstance(child, nodes.Getattr)
+                    and isinstance(child.node, nodes.Name) and child.node.name in personal):
+                continue
+            if not walk(child, node):
+                return False
+        return True
+
+    return walk(tree, None)
+
+
+def _template_sources(env: Environment, name: str, seen: set[str]) -> list[str] | None:
+    if name in seen:
+        return []
+    seen.add(name)
+    if env.loader is None:
+        return None
+    try:
+        source, _, _ = env.loader.get_source(env, name)
+    except Exception:  # noqa: BLE001 - unknown origin: take the exact path
+        return None
+    out = [source]
+    for ref in meta.find_referenced_templates(env.parse(source)):
+        if ref is None:
+            return None
+        more = _template_sources(env, ref, seen)
+        if more is None:
+            return None
+        out += more
+    return out
+
+
+def substitution_only(template: Template, personal: frozenset[str]) -> bool:
+    env = template.environment
+    if not template.name:
+        return False
+    sources = _template_sources(env, template.name, set())
+    if sources is None:
+        return False
+    return all(_plain_outputs_only(env.parse(src), personal) for src in sources)
+
+
+def source_substitution_only(source: str | None, personal: frozenset[str]) -> bool:
+    return source is None or _plain_outputs_only(_SANDBOX.parse(source), personal)
+
+
+# --- per recipient ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Person:
+    contact_id: int
+    delivery_id: int
+    email: str
+    first_name: str
+    last_name: str
+    language: str
+    role: str | None
+    items: list[dict[str, Any]] | None = None  # digests: this person's items
+
+
+@dataclass
+class Rendered:
+    subject: str
+    html: str
+    text: str
+
+
+class Links:
+    """Signed links, with the secret read once per campaign instead of once per token."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.base = settings.public_base_url
+        self.secret = settings.resolved_secret("secret_key")
+        self.ttl = {"preferences": settings.preferences_token_days * DAY}
+        self.default_ttl = settings.unsubscribe_token_days * DAY
+        addr = parseaddr(settings.mail_from)[1] or "unsubscribe@example.org"
+        self.mailto_local, _, self.mailto_domain = addr.partition("@")
+
+    def token(self, contact_id: int, purpose: Any, extra: str = "") -> str:
+        return make_token(self.secret, contact_id, purpose, self.ttl.get(purpose, self.default_ttl), extra=extra)
+
+    def url(self, contact_id: int, purpose: Any, extra: str = "") -> str:
+        return f"{self.base}/{purpose}/{self.token(contact_id, purpose, extra)}"
+
+    def person(self, contact_id: int) -> dict[str, str]:
+        unsubscribe_token = self.token(contact_id, "unsubscribe")
+        return {"preferences": self.url(contact_id, "preferences"),
+                "unsubscribe": f"{self.base}/unsubscribe/{unsubscribe_token}",
+                "_unsubscribe_token": unsubscribe_token}
+
+    def mailto(self, unsubscribe_token: str) -> str:
+        return (f"mailto:{self.mailto_local}+unsubscribe@{self.mailto_domain}"
+                f"?subject=unsubscribe%20{unsubscribe_token}")
+
+
+ExtrasFn = Callable[[Person], dict[str, str]]
+
+_HREF = re.compile(r'href="(https?://[^"]+)"')
+
+
+class Tracker:
+    """Open pixel and click redirects (off unless the campaign asks), signed so no open redirect."""
+
+    def __init__(self, links: Links, opens: bool, clicks: bool) -> None:
+        self.links, self.opens, self.clicks = links, opens, clicks
+
+    def click_url(self, person: Person, target: str) -> str:
+        return f"{self.links.base}/track/click/{self.links.token(person.contact_id, 'click', f'{person.delivery_id}|{target}')}"
+
+    def open_tag(self, person: Person) -> str:
+        token = self.links.token(person.contact_id, "open", str(person.delivery_id))
+        return f'<img src="{self.links.base}/track/open/{token}" width="1" height="1" alt="" style="display:none">'
+
+    def apply(self, html: str, person: Person, own_links: tuple[str, ...]) -> str:
+        if self.clicks:
+            def swap(m: re.Match[str]) -> str:
+                target = unescape(m.group(1))
+                if target in own_links:  # preference and unsubscribe links stay direct
+                    return m.group(0)
+                return f'href="{escape(self.click_url(person, target))}"'
+
+            html = _HREF.sub(swap, html)
+        if self.opens:
+            tag = self.open_tag(person)
+            html = html.replace("</body>", tag + "</body>", 1) if "</body>" in html else html + tag
+        return html
+
+
+@dataclass
+class _Slots:
+    nonce: str = field(default_factory=lambda: secrets.token_hex(4))
+    keys: list[str] = field(default_factory=list)
+
+    def slot(self, key: str) -> str:
+        self.keys.append(key)
+        return f"crmslot{self.nonce}x{len(self.keys) - 1}y"
+
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile(f"crmslot{self.nonce}x(\\d+)y")
+
+
+class _Cut:
+    """A rendered string cut at its slots: even entries literal, odd entries slot keys."""
+
+    def __init__(self, rendered: str, slots: _Slots) -> None:
+        pieces = slots.pattern().split(rendered)
+        self.parts = [p if i % 2 == 0 else slots.keys[int(p)] for i, p in enumerate(pieces)]
+
+    def fill(self, values: Mapping[str, str]) -> str:
+        parts = self.parts
+        out = [parts[0]]
+        for i in range(1, len(parts), 2):
+            out.append(values[parts[i]])
+            out.append(parts[i + 1])
+        return "".join(out)
+
+
+class LanguageRenderer:
+    """One campaign in one language: subject, HTML and text, ready for any number of people."""
+
+    def __init__(self, settings: Settings, compiled: CompiledEmail, language: str, shared: dict[str, Any],
+                 staff: dict[str, str | None], links: Links, tracker: Tracker, extras: ExtrasFn | None,
+                 personal_items: bool) -> None:
+        self.language = language
+        self.links, self.tracker, self.extras = links, tracker, extras
+        self.compiled = compiled
+        self.shared = {**base_context(settings, language), **shared}
+        self.personal = PERSON_NAMES | ({"items"} if personal_items else frozenset())
+        self.staff = {
+            "subject": staff_template(staff["subject"], html=False) if staff.get("subject") else None,
+            "body_html": staff_template(staff["body_html"], html=True) if staff.get("body_html") else None,
+            "body_text": staff_template(staff["body_text"], html=False) if staff.get("body_text") else None,
+        }
+        self.fast = (not personal_items
+                     and all(source_substitution_only(staff.get(k), self.personal) for k in self.staff)
+                     and all(substitution_only(t, self.personal)
+                             for t in (compiled.subject, compiled.html, compiled.text)))
+        self._cuts: tuple[_Cut, _Cut, _Cut] | None = None
+
+    # The exact path -------------------------------------------------------------------------
+    def _context(self, person_ctx: dict[str, Any], extra: dict[str, str]) -> dict[str, Any]:
+        ctx = {**self.shared, **person_ctx, "extra": extra}
+        ctx["links"] = {**person_ctx["links"], **extra}
+        for key in ("subject", "body_html", "body_text"):
+            tmpl = self.staff[key]
+            if tmpl is None:
+                value: Any = ctx.get(key, "")
+            else:
+                value = tmpl.render(ctx)
+            ctx[key] = Markup(value) if key == "body_html" else value
+        if self.staff["subject"] is None:
+            ctx["subject"] = self.shared.get("campaign", {}).get("subject", "")
+        if self.staff["body_text"] is None and self.staff["body_html"] is not None:
+            ctx["body_text"] = text_from_html(str(ctx["body_html"]))
+        return ctx
+
+    def _exact(self, person: Person, person_ctx: dict[str, Any], extra: dict[str, str]) -> Rendered:
+        ctx = self._context(person_ctx, extra)
+        subject = " ".join(self.compiled.subject.render(ctx).split())
+        html = css_inline.inline(self.compiled.html.render(ctx))
+        text = self.compiled.text.render(ctx).strip() + "\n"
+        return Rendered(subject, html, text)
+
+    # The fast path --------------------------------------------------------------------------
+    def _prepare(self, sample_extra: dict[str, str]) -> tuple[_Cut, _Cut, _Cut]:
+        slots = _Slots()
+        contact = {f: slots.slot(f"contact.{f}") for f in CONTACT_FIELDS}
+        contact["language"] = self.language  # fixed per renderer, so it may be branched on
+        links = {k: slots.slot(f"links.{k}") for k in ("preferences", "unsubscribe")}
+        extra = {k: slots.slot(f"links.{k}") for k in sample_extra}
+        ctx = self._context({"contact": contact, "links": links}, extra)
+        subject = " ".join(self.compiled.subject.render(ctx).split())
+        html = css_inline.inline(self.compiled.html.render(ctx))
+        text = self.compiled.text.render(ctx).strip() + "\n"
+        # Staff text derived from HTML may have escaped a slot's neighbours, never the slot itself.
+        return _Cut(subject, slots), _Cut(html, slots), _Cut(text, slots)
+
+    def render(self, person: Person) -> Rendered:
+        links = self.links.person(person.contact_id)
+        extra = self.extras(person) if self.extras else {}
+        contact = {"first_name": person.first_name, "last_name": person.last_name, "email": person.email,
+                   "language": person.language, "role": person.role or ""}
+        if not self.fast:
+            person_ctx: dict[str, Any] = {"contact": contact, "links": links}
+            if person.items is not None:
+                person_ctx["items"] = person.items
+            rendered = self._exact(person, person_ctx, extra)
+        else:
+            if self._cuts is None:
+                self._cuts = self._prepare(extra)
+            values = {f"contact.{k}": v for k, v in contact.items()}
+            values.update({f"links.{k}": v for k, v in links.items()})
+            values.update({f"links.{k}": v for k, v in extra.items()})
+            subject_cut, html_cut, text_cut = self._cuts
+            rendered = Rendered(" ".join(subject_cut.fill(values).split()),
+                                html_cut.fill({k: str(escape(v)) for k, v in values.items()}),
+                                text_cut.fill(values))
+        if self.tracker.opens or self.tracker.clicks:
+            own = tuple(links[k] for k in ("preferences", "unsubscribe"))
+            rendered.html = self.tracker.apply(rendered.html, person, own)
+        return rendered
+
+
+# --- bytes on the wire ------------------------------------------------------------------------
+
+
+def _qp(text: str) -> bytes:
+    data = binascii.b2a_qp(text.replace("\r\n", "\n").encode("utf-8"), istext=True)
+    return data.replace(b"\n", b"\r\n")
+
+
+def encode_subject(subject: str) -> str:
+    safe_header(subject, "Subject")
+    if subject.isascii() and len(subject) < 900:
+        return subject
+    return Header(subject, "utf-8").encode(linesep="\r\n")
+
+
+class _DateCache:
+    """RFC 5322 Date, formatted once per second instead of once per message."""
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.value = ""
+
+    def now(self) -> str:
+        second = int(time.time())
+        if second != self.second:
+            self.second, self.value = second, formatdate(second, localtime=False)
+        return self.value
+
+
+class MessageBuilder:
+    """Hand-assembled MIME: multipart/alternative, text then HTML, both quoted-printable."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.mail_from = safe_header(settings.mail_from, "From")
+        self.envelope_from = parseaddr(settings.mail_from)[1]
+        self.boundary = f"=_crm_{secrets.token_hex(12)}"  # "=_" never occurs in quoted-printable text
+        self.dates = _DateCache()
+
+    def build(self, to: str, rendered: Rendered, message_id: str, headers: Mapping[str, str]) -> bytes:
+        if not to.isascii():
+            raise ValueError("non-ASCII address")  # the caller falls back to crm.mail.Outgoing
+        lines = [
+            f"From: {self.mail_from}",
+            f"To: <{safe_header(to, 'To')}>",
+            f"Subject: {encode_subject(rendered.subject)}",
+            f"Date: {self.dates.now()}",
+            f"Message-ID: {safe_header(message_id, 'Message-ID')}",
+            "MIME-Version: 1.0",
+        ]
+        for key, value in headers.items():
+            lines.append(f"{safe_header(key, 'header name')}: {safe_header(value, key)}")
+        lines.append(f'Content-Type: multipart/alternative; boundary="{self.boundary}"')
+        b = self.boundary.encode()
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+        part_head = b"Content-Type: text/%s; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+        return b"".join((
+            head,
+            b"--", b, b"\r\n", part_head % b"plain", _qp(rendered.text), b"\r\n",
+            b"--", b, b"\r\n", part_head % b"html", _qp(rendered.html), b"\r\n",
+            b"--", b, b"--\r\n",
+        ))
+
+
+def language_for(person_language: str, available: set[str]) -> str:
+    return person_language if person_language in available and person_language in LANGUAGES else "en"
+
+
+def load_compiled(settings: Settings, session: Any, key: str, language: str) -> CompiledEmail:
+    """The templates API's version when that module is present, the files otherwise."""
+    try:
+        from crm.emailtemplates import service as emailtemplates  # type: ignore[import-not-found]
+    except ImportError:
+        return compile_email(settings, key, language)
+    return emailtemplates.load(session, settings, key, language)  # type: ignore[no-any-return]

@@ -1,0 +1,406 @@
+"""Campaigns: create, change, the lifecycle, test sends, stats.
+
+Lifecycle: draft -> scheduled -> sending -> sent, with paused and cancelled. Every move is a
+conditional UPDATE on the current state, so ten concurrent launches flip the state once and
+queue one plan; an illegal move is a Conflict naming both states. Wake-up calls (plan, send)
+go out only after the caller's transaction commits (routes pass them to a background task).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from jinja2 import TemplateError
+from sqlalchemy import and_, case, func, select, update
+from sqlmodel import Session
+
+from crm.campaigns import pipeline
+from crm.campaigns.compose import Person, staff_template
+from crm.campaigns.models import Campaign, CampaignKind, CampaignState, Delivery, DeliveryStatus
+from crm.config import Settings
+from crm.contacts import service as contacts
+from crm.contacts.models import ListKey, Subscription, SubscriptionState
+from crm.db import utcnow
+from crm.errors import Conflict, Invalid, NotFound
+from crm.mail import Sender, make_sender, new_message_id
+
+S = CampaignState
+FIELDS = ("name", "subject", "list", "segment_id", "template", "body_html", "body_text", "content_ids",
+          "translations", "track_opens", "track_clicks")
+EDITABLE_IN = (S.draft, S.scheduled, S.paused)
+_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def get(session: Session, campaign_id: int) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound(f"no campaign {campaign_id}")
+    return campaign
+
+
+def as_dict(c: Campaign) -> dict[str, Any]:
+    def iso(v: dt.datetime | None) -> str | None:
+        return v.isoformat() if v else None
+
+    return {"id": c.id, "kind": c.kind, "name": c.name, "subject": c.subject, "list": c.list,
+            "segment_id": c.segment_id, "template": c.template, "body_html": c.body_html,
+            "body_text": c.body_text, "content_ids": list(c.content_ids or []),
+            "translations": dict(c.translations or {}), "state": c.state, "track_opens": c.track_opens,
+            "track_clicks": c.track_clicks, "send_at": iso(c.send_at), "planned_at": iso(c.planned_at),
+            "started_at": iso(c.started_at), "finished_at": iso(c.finished_at), "created_by": c.created_by,
+            "created_at": iso(c.created_at), "updated_at": iso(c.updated_at)}
+
+
+def list_campaigns(session: Session, after_id: int | None, limit: int, state: str | None = None
+                   ) -> tuple[list[Campaign], bool]:
+    stmt = select(Campaign)
+    if state:
+        stmt = stmt.where(Campaign.state == state)
+    if after_id is not None:
+        stmt = stmt.where(Campaign.id < after_id)
+    rows = list(session.scalars(stmt.order_by(Campaign.id.desc()).limit(limit + 1)))
+    return rows[:limit], len(rows) > limit
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def _template_exists(settings: Settings, key: str) -> bool:
+    if (settings.templates_dir / key).is_dir():
+        return True
+    try:
+        from crm.emailtemplates import service as emailtemplates  # type: ignore[import-not-found]
+    except ImportError:
+        return False
+    try:
+        emailtemplates.load(None, settings, key, "en")  # type: ignore[arg-type]
+        return True
+    except Exception:  # noqa: BLE001 - whatever it raises, the key is not usable
+        return False
+
+
+def _staff_source(value: Any, name: str, *, html: bool, max_length: int = 200_000) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Invalid.field(name, "must be text")
+    if len(value) > max_length:
+        raise Invalid.field(name, f"must be at most {max_length} characters")
+    try:
+        staff_template(value, html=html)
+    except TemplateError as exc:
+        raise Invalid.field(name, f"template error: {exc}") from None
+    return value
+
+
+def parse_fields(session: Session, settings: Settings, data: Any, *, partial: bool) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise Invalid.field("body", "must be a JSON object")
+    errors: dict[str, str] = {}
+    for name in sorted(set(data) - set(FIELDS)):
+        errors[name] = f"unknown field; expected any of {', '.join(FIELDS)}"
+    out: dict[str, Any] = {}
+
+    def check(name: str, fn: Any) -> None:
+        if name not in data:
+            return
+        try:
+            out[name] = fn(data[name])
+        except Invalid as exc:
+            errors.update(exc.fields or {name: exc.message})
+
+    def name_(v: Any) -> str:
+        v = contacts.clean_text(v, "name", max_length=200)
+        if not v:
+            raise Invalid.field("name", "is required")
+        return v
+
+    def subject(v: Any) -> str:
+        v = contacts.clean_text(v, "subject", max_length=500)
+        if not v:
+            raise Invalid.field("subject", "is required")
+        _staff_source(v, "subject", html=False)
+        return v
+
+    def list_(v: Any) -> str:
+        allowed = [k.value for k in ListKey]
+        if v not in allowed:
+            raise Invalid.field("list", f"unknown list {v!r}; expected one of {', '.join(allowed)}")
+        return str(v)
+
+    def segment(v: Any) -> int | None:
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise Invalid.field("segment_id", "must be a segment id (a whole number) or null")
+        try:
+            from crm.segments.models import Segment  # type: ignore[import-not-found]
+        except ImportError:
+            return v
+        if session.get(Segment, v) is None:
+            raise Invalid.field("segment_id", f"no segment {v}")
+        return v
+
+    def template(v: Any) -> str:
+        if not isinstance(v, str) or not _KEY.match(v):
+            raise Invalid.field("template", "must be a template key such as \"campaign\"")
+        if not _template_exists(settings, v):
+            raise Invalid.field("template", f"no template {v!r}")
+        return v
+
+    def content_ids(v: Any) -> list[int]:
+        if v is None:
+            return []
+        if not isinstance(v, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in v):
+            raise Invalid.field("content_ids", "must be a list of content item ids")
+        return list(dict.fromkeys(v))
+
+    def translations(v: Any) -> dict[str, Any]:
+        if v is None:
+            return {}
+        if not isinstance(v, dict):
+            raise Invalid.field("translations", "must map a language to {subject, body_html, body_text}")
+        result: dict[str, Any] = {}
+        for lang, version in v.items():
+            if lang not in ("en", "es") or not isinstance(version, dict) or set(version) - {
+                    "subject", "body_html", "body_text"}:
+                raise Invalid.field("translations", f"{lang!r}: expected en or es with subject, body_html, "
+                                                    "body_text")
+            result[lang] = {
+                "subject": _staff_source(version.get("subject"), "translations", html=False, max_length=500),
+                "body_html": _staff_source(version.get("body_html"), "translations", html=True),
+                "body_text": _staff_source(version.get("body_text"), "translations", html=False),
+            }
+        return result
+
+    def flag(name: str) -> Any:
+        def fn(v: Any) -> bool:
+            if not isinstance(v, bool):
+                raise Invalid.field(name, "must be true or false")
+            return v
+        return fn
+
+    check("name", name_)
+    check("subject", subject)
+    check("list", list_)
+    check("segment_id", segment)
+    check("template", template)
+    check("body_html", lambda v: _staff_source(v, "body_html", html=True))
+    check("body_text", lambda v: _staff_source(v, "body_text", html=False))
+    check("content_ids", content_ids)
+    check("translations", translations)
+    check("track_opens", flag("track_opens"))
+    check("track_clicks", flag("track_clicks"))
+    if not partial:
+        for name in ("name", "subject"):
+            if name not in data and name not in errors:
+                errors[name] = "is required"
+    if errors:
+        summary = "; ".join(f"{k}: {v}" for k, v in errors.items())
+        raise Invalid(f"invalid campaign: {summary}", fields=errors)
+    return out
+
+
+def create(session: Session, settings: Settings, data: Any, actor: str | None) -> Campaign:
+    fields = parse_fields(session, settings, data, partial=False)
+    now = utcnow()
+    campaign = Campaign(kind=CampaignKind.campaign, created_by=actor, created_at=now, updated_at=now,
+                        **{"list": ListKey.newsletter.value, "template": "campaign", **fields})
+    session.add(campaign)
+    session.flush()
+    return campaign
+
+
+def change(session: Session, settings: Settings, campaign_id: int, data: Any) -> Campaign:
+    campaign = get(session, campaign_id)
+    fields = parse_fields(session, settings, data, partial=True)
+    if campaign.state not in EDITABLE_IN:
+        raise Conflict(f"a campaign can be changed only while {', '.join(EDITABLE_IN)}; this one is "
+                       f"{campaign.state}")
+    for key, value in fields.items():
+        setattr(campaign, key, value)
+    campaign.updated_at = utcnow()
+    session.add(campaign)
+    session.flush()
+    return campaign
+
+
+# --- the lifecycle ----------------------------------------------------------------------------
+
+
+def _move(session: Session, campaign_id: int, from_states: Iterable[str], to: str, **values: Any) -> bool:
+    now = utcnow()
+    result = session.execute(update(Campaign).where(Campaign.id == campaign_id, Campaign.state.in_(list(from_states)))
+                             .values(state=to, updated_at=now, **values))
+    return result.rowcount == 1
+
+
+def _illegal(campaign: Campaign, action: str, allowed: Iterable[str]) -> Conflict:
+    return Conflict(f"cannot {action} a campaign that is {campaign.state} (only from {', '.join(allowed)})",
+                    fields={"state": campaign.state})
+
+
+def _refresh(session: Session, campaign_id: int) -> Campaign:
+    session.expire_all()
+    return get(session, campaign_id)
+
+
+def _parse_when(value: Any) -> dt.datetime:
+    if not isinstance(value, str):
+        raise Invalid.field("send_at", "must be an ISO 8601 date-time, e.g. 2026-03-01T09:00:00Z")
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid.field("send_at", "must be an ISO 8601 date-time, e.g. 2026-03-01T09:00:00Z") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    if when < utcnow() - dt.timedelta(minutes=1):
+        raise Invalid.field("send_at", "is in the past")
+    return when
+
+
+def schedule(session: Session, campaign_id: int, data: Any) -> Campaign:
+    if not isinstance(data, dict) or "send_at" not in data:
+        raise Invalid.field("send_at", "is required")
+    when = _parse_when(data["send_at"])
+    campaign = get(session, campaign_id)
+    allowed = (S.draft, S.scheduled)
+    if not _move(session, campaign_id, allowed, S.scheduled, send_at=when):
+        raise _illegal(campaign, "schedule", allowed)
+    return _refresh(session, campaign_id)
+
+
+def start(session: Session, campaign_id: int, from_states: Iterable[str] = (S.draft, S.scheduled)) -> bool:
+    """The one flip to `sending`: whoever wins it (route or beat) queues the plan."""
+    return _move(session, campaign_id, from_states, S.sending, started_at=utcnow())
+
+
+def launch(session: Session, settings: Settings, campaign_id: int) -> tuple[Campaign, bool]:
+    """(campaign, whether this call started it). Launching a running or finished one changes nothing."""
+    campaign = get(session, campaign_id)
+    if campaign.state in (S.draft, S.scheduled):
+        check_renders(session, settings, campaign)
+    started = start(session, campaign_id)
+    campaign = _refresh(session, campaign_id)
+    if not started and campaign.state == S.cancelled:
+        raise _illegal(campaign, "launch", (S.draft, S.scheduled))
+    return campaign, started
+
+
+def pause(session: Session, campaign_id: int) -> Campaign:
+    campaign = get(session, campaign_id)
+    if not _move(session, campaign_id, (S.sending,), S.paused) and campaign.state != S.paused:
+        raise _illegal(campaign, "pause", (S.sending,))
+    return _refresh(session, campaign_id)
+
+
+def resume(session: Session, campaign_id: int) -> tuple[Campaign, bool]:
+    campaign = get(session, campaign_id)
+    resumed = _move(session, campaign_id, (S.paused,), S.sending)
+    if not resumed and campaign.state != S.sending:
+        raise _illegal(campaign, "resume", (S.paused,))
+    return _refresh(session, campaign_id), resumed
+
+
+def cancel(session: Session, campaign_id: int) -> Campaign:
+    campaign = get(session, campaign_id)
+    allowed = (S.draft, S.scheduled, S.sending, S.paused)
+    if not _move(session, campaign_id, allowed, S.cancelled, finished_at=utcnow()) and campaign.state != S.cancelled:
+        raise _illegal(campaign, "cancel", allowed)
+    # Rows still waiting never go; rows a sender holds are released as cancelled by that sender.
+    session.execute(update(Delivery).where(Delivery.campaign_id == campaign_id,
+                                           Delivery.status == DeliveryStatus.queued)
+                    .values(status=DeliveryStatus.cancelled))
+    return _refresh(session, campaign_id)
+
+
+def wake(settings: Settings, campaign: Campaign) -> None:
+    """After commit: plan a campaign not yet planned, or wake its senders."""
+    assert campaign.id is not None
+    if campaign.planned_at is None:
+        from crm.queue import enqueue
+
+        enqueue(settings, pipeline.PLAN_TASK, campaign.id)
+    else:
+        pipeline.kick(settings, campaign.id)
+
+
+# --- rendering checks and test sends ----------------------------------------------------------
+
+
+def sample_person(email: str = "sample@example.org", language: str = "en") -> Person:
+    return Person(contact_id=0, delivery_id=0, email=email, first_name="Alex", last_name="Sample",
+                  language=language, role="supporter", items=[])
+
+
+def check_renders(session: Session, settings: Settings, campaign: Campaign) -> None:
+    """A launch that could only fail every delivery is refused up front."""
+    sender = pipeline.CampaignSender(settings, session, campaign)
+    for lang in sender.versions:
+        try:
+            sender.message(sample_person(language=lang))
+        except Exception as exc:  # noqa: BLE001 - any render failure is the template's fault
+            raise Invalid.field("template", f"the {lang} version does not render: {exc}") from None
+
+
+def send_test(session: Session, settings: Settings, campaign_id: int, data: Any, sender: Sender | None = None
+              ) -> dict[str, Any]:
+    """Send the campaign to the listed addresses only, subject marked [TEST]; nothing is recorded."""
+    if not isinstance(data, dict) or not isinstance(data.get("emails"), list) or not data["emails"]:
+        raise Invalid.field("emails", "must be a non-empty list of addresses")
+    if len(data["emails"]) > 20:
+        raise Invalid.field("emails", "at most 20 addresses")
+    addresses = [contacts.normalize_email(e, "emails").email for e in data["emails"]]
+    campaign = get(session, campaign_id)
+    prepared = pipeline.CampaignSender(settings, session, campaign)
+    out = sender or make_sender(settings)
+    try:
+        for address in addresses:
+            person = sample_person(address)
+            renderer = prepared.renderer(person.language)
+            rendered = renderer.render(person)
+            rendered.subject = f"[TEST] {rendered.subject}"
+            mid = new_message_id(settings)
+            links = prepared.links.person(0)
+            headers = {"List-Unsubscribe": f"<{links['unsubscribe']}>", "X-CRM-Campaign": f"{campaign_id} test"}
+            out.send_raw(prepared.builder.envelope_from, address,  # type: ignore[attr-defined]
+                         prepared.builder.build(address, rendered, mid, headers), mid)
+    finally:
+        if sender is None:
+            out.close()
+    return {"sent": len(addresses), "emails": addresses}
+
+
+# --- stats ------------------------------------------------------------------------------------
+
+
+def stats(session: Session, campaign_id: int) -> dict[str, int]:
+    campaign = get(session, campaign_id)
+    d = Delivery
+
+    def n(cond: Any) -> Any:
+        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+    row = session.execute(select(
+        func.count(d.id), n(d.status.in_(pipeline.PENDING)), n(d.status == DeliveryStatus.sent),
+        n(d.status == DeliveryStatus.failed), n(d.status == DeliveryStatus.bounced),
+        n(d.status == DeliveryStatus.skipped), n(d.status == DeliveryStatus.cancelled),
+        n(d.opened_at.is_not(None)), n(d.clicked_at.is_not(None)),
+    ).where(d.campaign_id == campaign_id)).one()
+    # Unsubscribed: people this campaign reached who left its list after it went.
+    unsubscribed = session.scalar(
+        select(func.count(d.id)).join(Subscription, and_(Subscription.contact_id == d.contact_id,
+                                                         Subscription.list == campaign.list))
+        .where(d.campaign_id == campaign_id, d.sent_at.is_not(None),
+               Subscription.state == SubscriptionState.unsubscribed, Subscription.unsubscribed_at >= d.sent_at)
+    ) or 0
+    recipients, queued, sent, failed, bounced, skipped, cancelled, opened, clicked = (int(v) for v in row)
+    return {"recipients": recipients, "queued": queued, "sent": sent, "failed": failed, "bounced": bounced,
+            "unsubscribed": int(unsubscribed), "opened": opened, "clicked": clicked, "skipped": skipped,
+            "cancelled": cancelled}
