@@ -12,14 +12,27 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.stores.memory import MemoryStore
 from litestar.stores.registry import StoreRegistry
 
+from crm.campaigns.digest_routes import DigestController
+from crm.campaigns.routes import BounceWebhookController, CampaignController, TrackingController
 from crm.config import Settings, get_settings
 from crm.contacts.routes import ContactController
+from crm.content.routes import ContentController
 from crm.donations.routes import DonationInquiryController
+from crm.emailtemplates.routes import TemplateController
 from crm.forms.routes import FormController, InterestController
 from crm.health import health, ready
 from crm.http import exception_handlers
-from crm.preferences.routes import ConfirmController
-from crm.volunteers.routes import VolunteerController
+from crm.jobs.routes import JobController
+from crm.preferences.routes import (
+    ConfirmController,
+    LinkController,
+    PreferencesApiController,
+    PreferencesController,
+    UnsubscribeController,
+)
+from crm.segments.routes import SegmentController
+from crm.staff.routes import AuditController
+from crm.volunteers.routes import OpportunityController, RespondController, VolunteerController
 
 
 class FormRateLimitMiddleware(RateLimitMiddleware):
@@ -50,13 +63,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
         store="form_rate_limit",
         middleware_class=FormRateLimitMiddleware,
     )
-    public_forms = Router(path="/", route_handlers=[FormController], middleware=[rate_limit.middleware])
-    cors = CORSConfig(allow_origins=settings.cors_origins or ["null"], allow_methods=["GET", "POST", "PUT", "OPTIONS"],
+    public_forms = Router(path="/", route_handlers=[FormController, LinkController], middleware=[rate_limit.middleware])
+    # No origins (production without CRM_ALLOWED_ORIGINS) allows none: every preflight is refused and no
+    # Access-Control-Allow-Origin is sent. Never "null": sandboxed iframes and file:// pages send that origin.
+    cors = CORSConfig(allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "PUT", "OPTIONS"],
                       allow_headers=["content-type", "authorization"], max_age=600)
     app = Litestar(
         route_handlers=[
             health, ready, InterestController, public_forms, ConfirmController,
-            ContactController, VolunteerController, DonationInquiryController,
+            PreferencesController, PreferencesApiController, UnsubscribeController,
+            ContactController, VolunteerController, OpportunityController, RespondController,
+            DonationInquiryController,
+            CampaignController, BounceWebhookController, TrackingController,
+            SegmentController, ContentController, DigestController,
+            JobController, TemplateController, AuditController,
         ],
         cors_config=cors,
         exception_handlers=exception_handlers,

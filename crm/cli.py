@@ -125,6 +125,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         while not stopping:
             for p in procs:
                 if p.poll() is not None:
+                    time.sleep(0.2)  # Ctrl-C reaches the children too: a child gone first is no failure
+                    if stopping:
+                        break
                     print(f"a process exited with {p.returncode}; stopping", file=sys.stderr)
                     code = p.returncode or 1
                     stopping = True
@@ -183,6 +186,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Other domains add their subcommands here (demo, import, digest) without touching the core above.
 EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
+
+
+def _digest_cli(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from crm.campaigns.digest_cli import register
+
+    register(sub)
+
+
+EXTENSIONS.append(_digest_cli)
+
+
+def _contacts_cli(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from crm.contacts.cli import register
+
+    register(sub)
+
+
+EXTENSIONS.append(_contacts_cli)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

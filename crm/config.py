@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     digest_monthly_day: int = Field(1, ge=1, le=28)
     digest_hour: int = Field(9, ge=0, le=23)
     donation_overdue_hours: int = Field(48, ge=1)
+    donation_summary_hour: int = Field(8, ge=0, le=23)  # the daily overdue-inquiries email, local time
     soft_bounce_threshold: int = Field(3, ge=1)
     send_batch_size: int = Field(200, ge=1, le=5000)
     lease_seconds: int = Field(120, ge=10)
@@ -138,8 +139,9 @@ def load_settings(**overrides: object) -> Settings:
         lines = []
         for err in exc.errors():
             loc = [str(p) for p in err.get("loc", ()) if p]
-            name = f"CRM_{loc[0].upper()}" if loc else "configuration"
-            lines.append(f"{name}: {err['msg']}")
+            message = str(err["msg"]).removeprefix("Value error, ")
+            # Checks across variables (production secrets) name their variables in the message itself.
+            lines.append(f"CRM_{loc[0].upper()}: {message}" if loc else message)
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
 
 

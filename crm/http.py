@@ -12,6 +12,7 @@ from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ValidationException
 from litestar.handlers import BaseRouteHandler
+from sqlalchemy.exc import DataError
 from sqlmodel import Session
 
 from crm.config import Settings
@@ -106,9 +107,17 @@ def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Re
     return Response(error_body(400, f"invalid input: {summary}", errors), status_code=400)
 
 
+def _data_error(_: Request[Any, Any, Any], exc: DataError) -> Response[dict[str, Any]]:
+    # PostgreSQL refuses values its columns cannot hold (an id beyond integer range, say): that is
+    # the caller's input, not our failure.
+    return Response(error_body(400, "a value is out of range for this field", {"body": "value out of range"}),
+                    status_code=400)
+
+
 exception_handlers: dict[type[Exception], Any] = {
     DomainError: _domain_error,
     ValidationException: _validation_error,
+    DataError: _data_error,
 }
 
 

@@ -12,7 +12,7 @@ import contextlib
 import smtplib
 import ssl
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -195,6 +195,11 @@ class MemorySender:
     def send(self, message: EmailMessage) -> None:
         MemorySender.outbox.append(message)
 
+    def send_raw(self, envelope_from: str, to: str, data: bytes, message_id: str) -> None:
+        import email
+
+        MemorySender.outbox.append(email.message_from_bytes(data, policy=SMTP_POLICY))  # type: ignore[arg-type]
+
     def close(self) -> None:
         pass
 
@@ -211,6 +216,12 @@ class FileSender:
         target = self.directory / f"{mid}.eml"
         tmp = target.with_suffix(".eml.tmp")
         tmp.write_bytes(message.as_bytes())
+        tmp.replace(target)
+
+    def send_raw(self, envelope_from: str, to: str, data: bytes, message_id: str) -> None:
+        target = self.directory / (message_id.strip("<>").replace("/", "_").replace("@", "_at_") + ".eml")
+        tmp = target.with_suffix(".eml.tmp")
+        tmp.write_bytes(data)
         tmp.replace(target)
 
     def close(self) -> None:
@@ -244,12 +255,21 @@ class SmtpSender:
         return conn
 
     def send(self, message: EmailMessage) -> None:
+        self._transmit(lambda conn: conn.send_message(message))
+
+    def send_raw(self, envelope_from: str, to: str, data: bytes, message_id: str) -> None:
+        """Pre-built message bytes (CRLF line ends): the campaign pipeline's fast path."""
+        self._transmit(lambda conn: _pipelined_sendmail(conn, envelope_from, to, data))
+
+    def _transmit(self, send: Callable[[smtplib.SMTP], dict[str, tuple[int, bytes]]]) -> None:
         if self._conn is None:
             self._conn = self._connect()
         try:
-            refused = self._conn.send_message(message)
+            refused = send(self._conn)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
+            if code == 421:  # smtplib closed the socket itself; a reused connection must start afresh
+                self._drop()
             raise _classify(code, text, recipient=True) from exc
         except smtplib.SMTPResponseException as exc:
             self._reset_after_error(exc.smtp_code)
@@ -281,6 +301,43 @@ class SmtpSender:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 self._conn.quit()
             self._conn = None
+
+
+def _pipelined_sendmail(conn: smtplib.SMTP, sender: str, rcpt: str, data: bytes) -> dict[str, tuple[int, bytes]]:
+    """smtplib's sendmail for one recipient, with RFC 2920 PIPELINING when the server offers it.
+
+    MAIL, RCPT and DATA go in one write and their replies are read together: two round trips per
+    message instead of four. Failures raise the same smtplib exceptions sendmail would.
+    """
+    conn.ehlo_or_helo_if_needed()
+    if not conn.has_extn("pipelining") or not (sender.isascii() and rcpt.isascii()):
+        return conn.sendmail(sender, [rcpt], data)
+    conn.send(f"MAIL FROM:{smtplib.quoteaddr(sender)}\r\nRCPT TO:{smtplib.quoteaddr(rcpt)}\r\nDATA\r\n")
+    mail_reply, rcpt_reply, data_reply = conn.getreply(), conn.getreply(), conn.getreply()
+    if data_reply[0] == 354 and (mail_reply[0] != 250 or rcpt_reply[0] not in (250, 251)):
+        conn.send(b".\r\n")  # a server that opened DATA anyway gets an empty message, then RSET
+        conn.getreply()
+    if 421 in (mail_reply[0], rcpt_reply[0], data_reply[0]):
+        conn.close()
+    elif data_reply[0] != 354:
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            conn.rset()
+    if mail_reply[0] != 250:
+        raise smtplib.SMTPSenderRefused(mail_reply[0], mail_reply[1], sender)
+    if rcpt_reply[0] not in (250, 251):
+        raise smtplib.SMTPRecipientsRefused({rcpt: rcpt_reply})
+    if data_reply[0] != 354:
+        raise smtplib.SMTPDataError(*data_reply)
+    body = smtplib._quote_periods(data)  # noqa: SLF001 - the same dot-stuffing sendmail uses
+    if body[-2:] != b"\r\n":
+        body += b"\r\n"
+    conn.send(body + b".\r\n")
+    code, message = conn.getreply()
+    if code != 250:
+        if code == 421:
+            conn.close()
+        raise smtplib.SMTPDataError(code, message)
+    return {}
 
 
 def _classify(code: int, text: bytes | str, *, recipient: bool) -> Exception:

@@ -47,3 +47,30 @@ def make_contact(
         session.add(sub)
     session.flush()
     return contact
+
+
+def make_volunteer(
+    session: Session,
+    *,
+    status: str = "active",
+    areas: list[str] | None = None,
+    availability: list[str] | None = None,
+    postal_code: str = "30301",
+    paused_until: Any = None,
+    lists: dict[str, str] | None = None,
+    **contact_fields: Any,
+) -> Any:
+    """A volunteer (and its contact, confirmed on volunteer-updates unless `lists` says otherwise)."""
+    from crm.volunteers import service as volunteers
+
+    contact = make_contact(session, lists=lists if lists is not None else {"volunteer-updates": "confirmed"},
+                           postal_code=postal_code, **contact_fields)
+    assert contact.id is not None
+    vol, _ = volunteers.upsert_from_form(
+        session, contact.id, postal_code=postal_code, areas=areas or ["transport-to-treatment"],
+        availability=availability or ["weekends"], skills="", languages=[], message="")
+    vol.status = status
+    vol.paused_until = paused_until
+    session.add(vol)
+    session.flush()
+    return vol

@@ -54,6 +54,7 @@ class _Handler:
         msg = email.message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
         with self.catcher.lock:
             self.catcher.messages.append(msg)  # type: ignore[arg-type]
+            self.catcher.received_at.append(time.time())
             self.catcher.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 Message accepted"
 
@@ -64,6 +65,7 @@ class SmtpCatcher:
     def __init__(self) -> None:
         self.port = free_port()
         self.messages: list[EmailMessage] = []
+        self.received_at: list[float] = []  # when each message's DATA completed, for rate checks
         self.envelopes: list[tuple[str, list[str]]] = []
         self.lock = threading.Lock()
         self.fault: Fault | None = None
@@ -152,6 +154,7 @@ def celery_worker(settings: Settings, log: Path, *, concurrency: int = 2, beat: 
     argv = [sys.executable, "-m", "celery", "-A", "worker.celery_app:app", "worker", "--loglevel", "info",
             "--concurrency", str(concurrency), "--without-gossip", "--without-mingle", "-n", f"w{free_port()}@%h"]
     if beat:
+        Path(settings.var_dir).mkdir(parents=True, exist_ok=True)  # beat's schedule file lives there
         argv += ["--beat", "--schedule", str(Path(settings.var_dir) / "beat-schedule")]
     return Process(argv, env_for(settings, **env), log).start()
 

@@ -51,10 +51,18 @@ def transport_options(url: str) -> dict[str, object]:
 def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
     return {
         "sweep-outbox": {"task": "worker.tasks.sweep_outbox", "schedule": settings.outbox_sweep_seconds},
+        "sweep-jobs": {"task": "worker.tasks.sweep_jobs", "schedule": 60.0},
+        # Scheduled launches, expired leases, lost send tasks, finished campaigns.
+        "sweep-campaigns": {"task": "worker.tasks.sweep_campaigns",
+                            "schedule": min(5.0, settings.outbox_sweep_seconds)},
         "digest-weekly": {
             "task": "worker.tasks.run_digests",
             "schedule": crontab(minute=0, hour=settings.digest_hour, day_of_week=settings.digest_weekly_day),
             "args": ("weekly",),
+        },
+        "donation-overdue-summary": {
+            "task": "worker.tasks.donation_overdue_summary",
+            "schedule": crontab(minute=0, hour=settings.donation_summary_hour),
         },
         "digest-monthly": {
             "task": "worker.tasks.run_digests",

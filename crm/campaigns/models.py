@@ -53,7 +53,7 @@ class Campaign(SQLModel, table=True):
     template: str = Field(default="campaign", max_length=64)
     body_html: str | None = Field(default=None)
     body_text: str | None = Field(default=None)
-    content_ids: builtins.list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    content_ids: builtins.list[int] = Field(default_factory=builtins.list, sa_column=Column(JSON, nullable=False))
     # Per-language overrides: {"es": {"subject": ..., "body_html": ..., "body_text": ...}}
     translations: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     state: str = Field(default=CampaignState.draft, max_length=20, index=True)

@@ -76,6 +76,11 @@ class Contact(SQLModel, table=True):
     __table_args__ = (
         Index("ix_contact_status_id", "status", "id"),
         Index("ix_contact_postal_code", "postal_code"),
+        # Segments: "people near 303.. who speak es, caregivers" is a prefix range on PostgreSQL
+        # whatever the collation (pattern ops), with language and role read from the index.
+        Index("ix_contact_postal_prefix", "postal_code", "language", "role", "status",
+              postgresql_ops={"postal_code": "varchar_pattern_ops"}),
+        Index("ix_contact_last_engaged_at", "last_engaged_at"),  # segments' "engaged within N days"
     )
     id: int | None = Field(default=None, primary_key=True)
     # email is email-validator's normalized form, as the person typed its local part;

@@ -1,16 +1,38 @@
-"""Staff API: contacts."""
+"""Staff API: contacts, their import and export, erasure and data-subject access.
+
+Writes need editors. Exports are reads, so viewers may take them (the contract makes viewers
+"read only", not "read some"); every export is written to the audit log with its row count.
+"""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
-from litestar import Controller, Request, get
+import anyio
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.datastructures import UploadFile
 from litestar.params import Parameter
+from litestar.response import Stream
 
-from crm.contacts import service
+from crm.contacts import export, importer, service, staff_service
 from crm.contacts.models import ContactStatus, Role
 from crm.errors import Invalid
-from crm.http import db, decode_cursor, encode_cursor, page, requires_viewer
+from crm.http import (
+    current_staff,
+    db,
+    decode_cursor,
+    encode_cursor,
+    page,
+    requires_editor,
+    requires_viewer,
+    settings_of,
+)
+from crm.jobs import service as jobs
+from crm.queue import enqueue
+
+MAX_IMPORT_BYTES = 256 * 1024 * 1024
+IMPORT_TASK = "worker.tasks.import_contacts"
 
 
 def check_choice(name: str, value: str | None, allowed: list[str]) -> None:
@@ -44,3 +66,65 @@ class ContactController(Controller):
             rows, more = service.search(session, service.ContactFilters(q, interest, status, role, tag), after, limit)
             items = [service.contact_dict(session, c) for c in rows]
         return page(items, encode_cursor(rows[-1].id) if more and rows else None)
+
+    @post("/", guards=[requires_editor], sync_to_thread=True)
+    def create_contact(self, request: Request[Any, Any, Any], data: dict[str, Any]) -> dict[str, Any]:
+        with db(request) as session:
+            return service.contact_dict(session, staff_service.create(session, data, current_staff(request).email))
+
+    @get("/{contact_id:int}", sync_to_thread=True)
+    def get_contact(self, request: Request[Any, Any, Any], contact_id: int) -> dict[str, Any]:
+        with db(request) as session:
+            return service.contact_dict(session, staff_service.get_contact(session, contact_id))
+
+    @patch("/{contact_id:int}", guards=[requires_editor], sync_to_thread=True)
+    def patch_contact(self, request: Request[Any, Any, Any], contact_id: int, data: dict[str, Any]) -> dict[str, Any]:
+        with db(request) as session:
+            contact = staff_service.patch(session, contact_id, data, current_staff(request).email)
+            return service.contact_dict(session, contact)
+
+    @delete("/{contact_id:int}", guards=[requires_editor], sync_to_thread=True)
+    def erase_contact(self, request: Request[Any, Any, Any], contact_id: int) -> None:
+        """Erase: personal data removed everywhere, suppression hash kept, consent trail anonymised."""
+        with db(request) as session:
+            staff_service.erase(session, contact_id, current_staff(request).email)
+
+    @get("/{contact_id:int}/export", sync_to_thread=True)
+    def export_contact(self, request: Request[Any, Any, Any], contact_id: int) -> dict[str, Any]:
+        """Everything held about one person (data-subject access); audited."""
+        with db(request) as session:
+            return staff_service.export(session, contact_id, current_staff(request).email)
+
+    @get("/export.csv", sync_to_thread=True)
+    def export_csv(self, request: Request[Any, Any, Any], segment_id: int | None = None) -> Stream:
+        """Streamed CSV (keyset batches); cells a spreadsheet would run as formulas are neutralised."""
+        with db(request) as session:
+            audit_id = export.start(session, segment_id, current_staff(request).email)
+        return Stream(export.stream(settings_of(request), segment_id, audit_id), media_type="text/csv; charset=utf-8",
+                      headers={"Content-Disposition": 'attachment; filename="contacts.csv"'})
+
+    @post("/import", guards=[requires_editor], status_code=202, request_max_body_size=MAX_IMPORT_BYTES)
+    async def import_contacts(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        """A CSV as multipart field `file` or a raw text/csv body; returns `{"job_id"}`, progress at /api/v1/jobs/{id}."""
+        staff = current_staff(request)
+        content_type = request.headers.get("content-type", "").lower()
+        if content_type.startswith("multipart/form-data"):
+            upload = (await request.form()).get("file")
+            if not isinstance(upload, UploadFile):
+                raise Invalid.field("file", "a CSV file is required in the multipart field `file`")
+            source, filename = upload.file, upload.filename or "upload.csv"
+        elif content_type.startswith(("text/csv", "text/plain", "application/csv")):
+            source, filename = io.BytesIO(await request.body()), "upload.csv"
+        else:
+            raise Invalid.field("file", "send the CSV as multipart/form-data field `file` or as a text/csv body")
+        settings = settings_of(request)
+
+        def store() -> int:
+            with db(request) as session:
+                job = jobs.create_job(session, importer.KIND, source, filename, staff.email)
+                assert job.id is not None
+                return job.id
+
+        job_id = await anyio.to_thread.run_sync(store)
+        await anyio.to_thread.run_sync(enqueue, settings, IMPORT_TASK, job_id)
+        return {"job_id": job_id}

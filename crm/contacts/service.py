@@ -132,7 +132,7 @@ def list_interests(session: Session) -> list[Interest]:
 
 
 def validate_interests(session: Session, keys: Any, field: str = "interests") -> list[str]:
-    if keys is None:
+    if keys is None or keys == []:
         return []
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise Invalid.field(field, "must be a list of interest keys")
@@ -188,21 +188,18 @@ def upsert_contact(session: Session, email: NormalizedEmail, **fields: Any) -> t
     ON CONFLICT DO NOTHING and the loser simply reads the winner's row.
     """
     now = utcnow()
-    created = bool(insert_ignore(
-        session,
-        Contact,
-        {"email": email.email, "email_key": email.key, "email_hash": email_hash(session, email.key),
-         "status": ContactStatus.active, "language": "en", "created_at": now, "updated_at": now,
-         "first_name": "", "last_name": "", "phone": "", "postal_code": "", "bereaved": False,
-         "soft_bounces": 0},
-        ["email_key"],
-    ))
-    contact = session.scalars(
-        select(Contact).where(Contact.email_key == email.key).execution_options(populate_existing=True)
-    ).one()
+    given = {key: value for key, value in fields.items() if value not in (None, "")}
+    # One round trip whether new or known: a new person's fields go in with the INSERT, and a known
+    # person's row comes back through RETURNING. Only our own INSERT carries this exact created_at.
+    contact = _insert_or_get(session, Contact, {
+        "email": email.email, "email_key": email.key, "email_hash": email_hash(session, email.key),
+        "status": ContactStatus.active, "language": "en", "created_at": now, "updated_at": now,
+        "first_name": "", "last_name": "", "phone": "", "postal_code": "", "bereaved": False,
+        "soft_bounces": 0, **given}, ["email_key"])
+    created = contact.created_at == now
     changed = False
-    for key, value in fields.items():
-        if value not in (None, "") and getattr(contact, key) != value:
+    for key, value in given.items():
+        if getattr(contact, key) != value:
             setattr(contact, key, value)
             changed = True
     if changed:
@@ -224,17 +221,28 @@ def subscriptions_of(session: Session, contact_id: int) -> dict[str, Subscriptio
 
 
 def ensure_subscription(session: Session, contact_id: int, list_key: str) -> Subscription:
-    insert_ignore(
+    return _insert_or_get(
         session,
         Subscription,
         {"contact_id": contact_id, "list": list_key, "state": SubscriptionState.pending,
          "frequency": Frequency.weekly if list_key == ListKey.newsletter else None, "created_at": utcnow()},
         ["contact_id", "list"],
     )
-    sub = subscription(session, contact_id, list_key)
-    assert sub is not None
-    session.refresh(sub)
-    return sub
+
+
+def _insert_or_get(session: Session, model: Any, row: dict[str, Any], conflict: list[str]) -> Any:
+    """INSERT, or on conflict the existing row, as a fresh ORM object in one statement.
+
+    The DO UPDATE sets a key column to itself, a no-op that lets RETURNING hand back the row that
+    won a race (DO NOTHING would return nothing). populate_existing refreshes a copy the session holds.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    stmt = dialect_insert(model).values(row)
+    stmt = stmt.on_conflict_do_update(index_elements=conflict, set_={conflict[0]: stmt.excluded[conflict[0]]})
+    return session.scalars(stmt.returning(model), execution_options={"populate_existing": True}).one()
 
 
 def set_subscription_state(session: Session, sub: Subscription, state: str) -> bool:

@@ -116,11 +116,13 @@ def _required(errors: Errors, values: dict[str, Any], *names: str) -> None:
             errors.add(name, "is required")
 
 
-def _store_submission(session: Session, form: str, data: dict[str, Any], meta: RequestMeta) -> FormSubmission:
-    sub = FormSubmission(form=form, payload=data, client_ip=meta.client_ip,
+def _store_submission(session: Session, form: str, data: dict[str, Any], meta: RequestMeta,
+                      contact_id: int | None) -> FormSubmission:
+    """The post as received. Added after the contact upsert so it is one INSERT (with its contact_id)
+    rather than an INSERT and an UPDATE; it commits in the same transaction either way."""
+    sub = FormSubmission(form=form, payload=data, client_ip=meta.client_ip, contact_id=contact_id,
                          user_agent=(meta.user_agent or "")[:500] or None, received_at=utcnow())
     session.add(sub)
-    session.flush()
     return sub
 
 
@@ -185,10 +187,9 @@ def submit_newsletter(
     *, raw: dict[str, Any] | None = None,
 ) -> list[int]:
     values = validate_newsletter(session, data)
-    submission = _store_submission(session, "newsletter", raw if raw is not None else data, meta)
     contact, _ = contacts.upsert_contact(session, values["email"], first_name=values["first_name"],
                                          language=values["language"], role=values["role"])
-    submission.contact_id = contact.id
+    _store_submission(session, "newsletter", raw if raw is not None else data, meta, contact.id)
     origin = contacts.ConsentSource("newsletter-form", values["source_url"], meta.client_ip, meta.user_agent)
     return start_newsletter_optin(session, settings, contact, origin, frequency=values["frequency"],
                                   interests=values["interests"] or [])
@@ -217,12 +218,11 @@ def submit_volunteer(
                          single_line=False)
     errors.raise_if_any()
 
-    submission = _store_submission(session, "volunteer-interest", raw if raw is not None else data, meta)
     contact, _ = contacts.upsert_contact(
         session, values["email"], first_name=values["first_name"], last_name=values["last_name"],
         phone=values["phone"], postal_code=values["postal_code"], language=values["language"])
     assert contact.id is not None and contact.email is not None and contact.email_key is not None
-    submission.contact_id = contact.id
+    _store_submission(session, "volunteer-interest", raw if raw is not None else data, meta, contact.id)
     volunteer, _ = volunteers.upsert_from_form(
         session, contact.id, postal_code=values["postal_code"], areas=areas, availability=availability,
         skills=skills or "", languages=languages, message=message or "")
@@ -277,12 +277,12 @@ def submit_donation(
                              max_length=200)
     errors.raise_if_any()
 
-    submission = _store_submission(session, "donation-inquiry", raw if raw is not None else data, meta)
     contact, _ = contacts.upsert_contact(
         session, values["email"], first_name=values["first_name"], last_name=values["last_name"],
         phone=values["phone"], language=values["language"])
     assert contact.id is not None and contact.email is not None
-    submission.contact_id = contact.id
+    submission = _store_submission(session, "donation-inquiry", raw if raw is not None else data, meta, contact.id)
+    session.flush()  # the inquiry points at its submission
     inquiry = donations.open_inquiry(session, contact, submission_id=submission.id, inquiry_type=inquiry_type or "",
                                      amount_range=amount_range or "", message=message or "",
                                      in_honor_of=in_honor_of or "")

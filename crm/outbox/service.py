@@ -94,13 +94,20 @@ def deliver(settings: Settings, sender: Sender, message_id: int) -> DeliveryResu
     template, to, context, language, mid, contact_id, attempts = snapshot
 
     try:
-        rendered = render(settings, template, context, language)
-        sender.send(Outgoing(to=to, rendered=rendered, message_id=mid, headers=TRANSACTIONAL_HEADERS)
-                    .build(settings.mail_from))
+        message = Outgoing(to=to, rendered=render(settings, template, context, language), message_id=mid,
+                           headers=TRANSACTIONAL_HEADERS).build(settings.mail_from)
+    except Exception as exc:  # noqa: BLE001 - a template bug must not leave the row leased forever
+        # Retried with backoff rather than failed at once: a worker older than the release that
+        # added the template will be replaced; MAX_ATTEMPTS still ends it and last_error says why.
+        log.exception("outbox message %s cannot be rendered", message_id)
+        return _after_failure(settings, message_id, attempts, f"cannot render {template}: {exc}", permanent=False)
+    try:
+        sender.send(message)
     except TransientMailError as exc:
         return _after_failure(settings, message_id, attempts, str(exc), permanent=False)
     except PermanentMailError as exc:
-        if exc.recipient and contact_id is not None:
+        # A refused address (5.1.x) is the person's; a policy refusal (5.7.x) is about us, not them.
+        if exc.recipient and not exc.is_policy and contact_id is not None:
             with session_scope(settings) as session:
                 _hard_bounce(session, contact_id)
         return _after_failure(settings, message_id, attempts, str(exc), permanent=True)
@@ -164,6 +171,3 @@ def mark_enqueued(session: Session, ids: list[int]) -> None:
     if ids:
         session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(enqueued_at=utcnow()))
 
-
-def insert_many(session: Session, rows: list[dict[str, Any]]) -> None:
-    insert_ignore(session, OutboxMessage, rows)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 04:44:01.303495
+Create Date: 2026-11-24 05:10:21.383322
 """
 from alembic import op
 import sqlalchemy as sa
@@ -92,9 +92,43 @@ def upgrade() -> None:
     with op.batch_alter_table('contact', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_contact_created_at'), ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_contact_email_hash'), ['email_hash'], unique=False)
+        batch_op.create_index('ix_contact_last_engaged_at', ['last_engaged_at'], unique=False)
         batch_op.create_index('ix_contact_postal_code', ['postal_code'], unique=False)
+        batch_op.create_index('ix_contact_postal_prefix', ['postal_code', 'language', 'role', 'status'], unique=False, postgresql_ops={'postal_code': 'varchar_pattern_ops'})
         batch_op.create_index(batch_op.f('ix_contact_status'), ['status'], unique=False)
         batch_op.create_index('ix_contact_status_id', ['status', 'id'], unique=False)
+
+    op.create_table('content_item',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('title', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.Column('url', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
+    sa.Column('summary', sqlmodel.sql.sqltypes.AutoString(length=5000), nullable=False),
+    sa.Column('language', sqlmodel.sql.sqltypes.AutoString(length=5), nullable=False),
+    sa.Column('published_at', crm.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revised_at', crm.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', crm.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', crm.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('content_item', schema=None) as batch_op:
+        batch_op.create_index('ix_content_item_language_published', ['language', 'published_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_content_item_published_at'), ['published_at'], unique=False)
+
+    op.create_table('email_template',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('language', sqlmodel.sql.sqltypes.AutoString(length=5), nullable=False),
+    sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
+    sa.Column('body_html', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('body_text', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('updated_by', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
+    sa.Column('created_at', crm.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', crm.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('key', 'language', name='uq_email_template_key_language')
+    )
+    with op.batch_alter_table('email_template', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_email_template_key'), ['key'], unique=False)
 
     op.create_table('interest',
     sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -104,6 +138,60 @@ def upgrade() -> None:
     sa.Column('description_es', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
     sa.Column('position', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('key')
+    )
+    op.create_table('job',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('filename', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.Column('total', sa.Integer(), nullable=True),
+    sa.Column('processed', sa.Integer(), nullable=False),
+    sa.Column('created', sa.Integer(), nullable=False),
+    sa.Column('updated', sa.Integer(), nullable=False),
+    sa.Column('unchanged', sa.Integer(), nullable=False),
+    sa.Column('error_count', sa.Integer(), nullable=False),
+    sa.Column('errors', sa.JSON(), nullable=False),
+    sa.Column('message', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
+    sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
+    sa.Column('created_at', crm.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', crm.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('started_at', crm.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', crm.db.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('job', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_job_kind'), ['kind'], unique=False)
+        batch_op.create_index(batch_op.f('ix_job_state'), ['state'], unique=False)
+
+    op.create_table('opportunity',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('title', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('area', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('description', sqlmodel.sql.sqltypes.AutoString(length=5000), nullable=False),
+    sa.Column('postal_code', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('needed', sa.Integer(), nullable=False),
+    sa.Column('schedule', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('availability', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+    sa.Column('starts_on', sa.Date(), nullable=True),
+    sa.Column('ends_on', sa.Date(), nullable=True),
+    sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=True),
+    sa.Column('created_at', crm.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', crm.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('opportunity', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_opportunity_area'), ['area'], unique=False)
+
+    op.create_table('segment',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('description', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
+    sa.Column('rules', sa.JSON(), nullable=False),
+    sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=True),
+    sa.Column('created_at', crm.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', crm.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('name')
     )
     op.create_table('staff',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -161,6 +249,16 @@ def upgrade() -> None:
     with op.batch_alter_table('contact_tag', schema=None) as batch_op:
         batch_op.create_index('ix_contact_tag_contact', ['contact_id'], unique=False)
 
+    op.create_table('content_topic',
+    sa.Column('content_id', sa.Integer(), nullable=False),
+    sa.Column('interest_key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.ForeignKeyConstraint(['content_id'], ['content_item.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['interest_key'], ['interest.key'], ),
+    sa.PrimaryKeyConstraint('content_id', 'interest_key')
+    )
+    with op.batch_alter_table('content_topic', schema=None) as batch_op:
+        batch_op.create_index('ix_content_topic_interest_content', ['interest_key', 'content_id'], unique=False)
+
     op.create_table('delivery',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('campaign_id', sa.Integer(), nullable=False),
@@ -216,6 +314,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_form_submission_contact_id'), ['contact_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_form_submission_form'), ['form'], unique=False)
 
+    op.create_table('job_chunk',
+    sa.Column('job_id', sa.Integer(), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('data', sa.LargeBinary(), nullable=False),
+    sa.ForeignKeyConstraint(['job_id'], ['job.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('job_id', 'seq')
+    )
     op.create_table('outbox_message',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('template', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -291,6 +396,7 @@ def upgrade() -> None:
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('assigned_to', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=True),
     sa.Column('answer', sqlmodel.sql.sqltypes.AutoString(length=20000), nullable=True),
+    sa.Column('answered_by', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=True),
     sa.Column('created_at', crm.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', crm.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('answered_at', crm.db.UTCDateTime(timezone=True), nullable=True),
@@ -305,6 +411,19 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_donation_inquiry_created_at'), ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_donation_inquiry_inquiry_type'), ['inquiry_type'], unique=False)
         batch_op.create_index(batch_op.f('ix_donation_inquiry_status'), ['status'], unique=False)
+
+    op.create_table('opportunity_response',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('opportunity_id', sa.Integer(), nullable=False),
+    sa.Column('volunteer_id', sa.Integer(), nullable=False),
+    sa.Column('responded_at', crm.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['opportunity_id'], ['opportunity.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['volunteer_id'], ['volunteer.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('opportunity_id', 'volunteer_id', name='uq_opportunity_response')
+    )
+    with op.batch_alter_table('opportunity_response', schema=None) as batch_op:
+        batch_op.create_index('ix_opportunity_response_volunteer', ['volunteer_id'], unique=False)
 
     op.create_table('volunteer_area',
     sa.Column('area', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
@@ -356,6 +475,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_volunteer_area_volunteer')
 
     op.drop_table('volunteer_area')
+    with op.batch_alter_table('opportunity_response', schema=None) as batch_op:
+        batch_op.drop_index('ix_opportunity_response_volunteer')
+
+    op.drop_table('opportunity_response')
     with op.batch_alter_table('donation_inquiry', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_donation_inquiry_status'))
         batch_op.drop_index(batch_op.f('ix_donation_inquiry_inquiry_type'))
@@ -377,6 +500,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_outbox_message_contact_id'))
 
     op.drop_table('outbox_message')
+    op.drop_table('job_chunk')
     with op.batch_alter_table('form_submission', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_form_submission_form'))
         batch_op.drop_index(batch_op.f('ix_form_submission_contact_id'))
@@ -393,6 +517,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_delivery_claim')
 
     op.drop_table('delivery')
+    with op.batch_alter_table('content_topic', schema=None) as batch_op:
+        batch_op.drop_index('ix_content_topic_interest_content')
+
+    op.drop_table('content_topic')
     with op.batch_alter_table('contact_tag', schema=None) as batch_op:
         batch_op.drop_index('ix_contact_tag_contact')
 
@@ -407,11 +535,32 @@ def downgrade() -> None:
     op.drop_table('consent_event')
     op.drop_table('suppression')
     op.drop_table('staff')
+    op.drop_table('segment')
+    with op.batch_alter_table('opportunity', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_opportunity_area'))
+
+    op.drop_table('opportunity')
+    with op.batch_alter_table('job', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_job_state'))
+        batch_op.drop_index(batch_op.f('ix_job_kind'))
+
+    op.drop_table('job')
     op.drop_table('interest')
+    with op.batch_alter_table('email_template', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_email_template_key'))
+
+    op.drop_table('email_template')
+    with op.batch_alter_table('content_item', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_content_item_published_at'))
+        batch_op.drop_index('ix_content_item_language_published')
+
+    op.drop_table('content_item')
     with op.batch_alter_table('contact', schema=None) as batch_op:
         batch_op.drop_index('ix_contact_status_id')
         batch_op.drop_index(batch_op.f('ix_contact_status'))
+        batch_op.drop_index('ix_contact_postal_prefix', postgresql_ops={'postal_code': 'varchar_pattern_ops'})
         batch_op.drop_index('ix_contact_postal_code')
+        batch_op.drop_index('ix_contact_last_engaged_at')
         batch_op.drop_index(batch_op.f('ix_contact_email_hash'))
         batch_op.drop_index(batch_op.f('ix_contact_created_at'))
 

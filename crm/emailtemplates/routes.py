@@ -1,0 +1,45 @@
+"""Staff API: email templates (database versions over the file defaults), and their preview."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, post, put
+
+from crm.emailtemplates import service
+from crm.http import current_staff, db, page, requires_editor, requires_viewer, settings_of
+
+
+class TemplateController(Controller):
+    path = "/api/v1/templates"
+    tags = ["templates"]
+    guards = [requires_viewer]
+
+    @get("/", sync_to_thread=True)
+    def list_templates(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        with db(request) as session:
+            return page(service.list_all(session, settings_of(request)), None)
+
+    @post("/", guards=[requires_editor], sync_to_thread=True)
+    def create_template(self, request: Request[Any, Any, Any], data: dict[str, Any]) -> dict[str, Any]:
+        with db(request) as session:
+            row = service.save(session, settings_of(request), data, current_staff(request).email, create_only=True)
+            return service.template_dict(row)
+
+    @get("/{key:str}", sync_to_thread=True)
+    def get_template(self, request: Request[Any, Any, Any], key: str, language: str = "en") -> dict[str, Any]:
+        with db(request) as session:
+            return service.get(session, settings_of(request), key, language)
+
+    @put("/{key:str}", guards=[requires_editor], sync_to_thread=True)
+    def put_template(self, request: Request[Any, Any, Any], key: str, data: dict[str, Any]) -> dict[str, Any]:
+        with db(request) as session:
+            row = service.save(session, settings_of(request), data, current_staff(request).email, key)
+            return service.template_dict(row)
+
+    @post("/{key:str}/preview", status_code=200, sync_to_thread=True)
+    def preview(self, request: Request[Any, Any, Any], key: str, data: dict[str, Any] | None = None
+                ) -> dict[str, str]:
+        """Render with `{contact_id?}` or a sample person; reading only, so viewers may."""
+        with db(request) as session:
+            return service.preview(session, settings_of(request), key, data)

@@ -1,0 +1,21 @@
+"""Staff API: background jobs (progress and per-row errors)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get
+
+from crm.http import db, requires_viewer
+from crm.jobs import service
+
+
+class JobController(Controller):
+    path = "/api/v1/jobs"
+    tags = ["jobs"]
+    guards = [requires_viewer]
+
+    @get("/{job_id:int}", sync_to_thread=True)
+    def get_job(self, request: Request[Any, Any, Any], job_id: int) -> dict[str, Any]:
+        with db(request) as session:
+            return service.job_dict(service.get_job(session, job_id))

@@ -1,0 +1,29 @@
+"""Reading the audit log (writing is crm.staff.service.audit)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from crm.staff.models import AuditEvent
+
+
+def search(session: Session, action: str | None, staff: str | None, after_id: int | None, limit: int
+           ) -> tuple[list[AuditEvent], bool]:
+    """Newest first, keyset-paged by id."""
+    stmt = select(AuditEvent)
+    if action:
+        stmt = stmt.where(AuditEvent.action == action)
+    if staff:
+        stmt = stmt.where(AuditEvent.staff_email == staff.strip().lower())
+    if after_id is not None:
+        stmt = stmt.where(AuditEvent.id < after_id)
+    rows = list(session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(limit + 1)))
+    return rows[:limit], len(rows) > limit
+
+
+def event_dict(e: AuditEvent) -> dict[str, Any]:
+    return {"id": e.id, "staff_email": e.staff_email, "action": e.action, "target": e.target, "rows": e.rows,
+            "detail": e.detail, "created_at": e.created_at.isoformat()}
