@@ -257,6 +257,7 @@ class CampaignSender:
         self.template = campaign.template
         self._renderers: dict[str, LanguageRenderer] = {}
         self._session = session
+        self.item_cache: dict[int, dict[str, Any]] = {}  # digests: content items, loaded once per sender
 
     def renderer(self, language: str) -> LanguageRenderer:
         lang = language_for(language, set(self.versions))
@@ -303,21 +304,32 @@ def _item(row: Any) -> dict[str, Any]:
     return out
 
 
-def digest_items(session: Session, campaign_id: int, contact_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    """Each person's digest items from the ledger, newest first."""
+def digest_items(session: Session, campaign_id: int, contact_ids: list[int],
+                 cache: dict[int, dict[str, Any]] | None = None) -> dict[int, list[dict[str, Any]]]:
+    """Each person's digest items from the ledger, newest first.
+
+    A run has a few hundred items and hundreds of thousands of ledger rows: the ledger is read as
+    id pairs and each item loaded once per `cache` (one per CampaignSender); people get copies,
+    since the renderer adds language-dependent fields to them.
+    """
     out: dict[int, list[dict[str, Any]]] = {c: [] for c in contact_ids}
     try:
         from crm.content.models import ContentItem
     except ImportError:
         return out
+    cache = {} if cache is None else cache
     rows = session.execute(
-        select(DigestItem.contact_id, ContentItem)
+        select(DigestItem.contact_id, DigestItem.content_id)
         .join(ContentItem, ContentItem.id == DigestItem.content_id)
         .where(DigestItem.campaign_id == campaign_id, DigestItem.contact_id.in_(contact_ids))
         .order_by(DigestItem.contact_id, ContentItem.published_at.desc(), ContentItem.id.desc())
-    )
-    for contact_id, item in rows:
-        out[contact_id].append(_item(item))
+    ).all()
+    missing = {content_id for _, content_id in rows} - set(cache)
+    if missing:
+        for item in session.scalars(select(ContentItem).where(ContentItem.id.in_(missing))):
+            cache[item.id] = _item(item)
+    for contact_id, content_id in rows:
+        out[contact_id].append(dict(cache[content_id]))
     return out
 
 
@@ -333,7 +345,7 @@ def _people(session: Session, sender: CampaignSender, ids: list[int]) -> tuple[l
                      last_name=r[4] or "", language=r[5] or "en", role=r[6]) for r in rows if r[7] and r[2]]
     ineligible = [r[0] for r in rows if not (r[7] and r[2])]
     if sender.personal_items and people:
-        items = digest_items(session, sender.campaign_id, [p.contact_id for p in people])
+        items = digest_items(session, sender.campaign_id, [p.contact_id for p in people], sender.item_cache)
         people = [Person(**{**p.__dict__, "items": items.get(p.contact_id, [])}) for p in people]
     return people, ineligible
 

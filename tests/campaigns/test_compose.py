@@ -54,3 +54,55 @@ def test_hand_built_bytes_parse_as_a_proper_email(settings):
     assert msg["Subject"] == "Hola Zoë ¿qué tal? — noticias"
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "Línea larga" in text_of(msg) and "Línea larga" in html_of(msg)  # type: ignore[arg-type]
+
+
+DIGEST_ITEMS = [
+    {"id": 1, "title": "Immunomodulators & <b>side effects</b>", "url": "https://example.org/a?x=1&y=2",
+     "summary": "What to expect.\nWhen to call.", "date": "November 20, 2026", "topic_position": 2,
+     "topic_label": "Treatment"},
+    {"id": 2, "title": "Caring for a parent", "url": "https://example.org/b", "summary": "", "date": "",
+     "topic_position": 1, "topic_label": "Caregiving"},
+    {"id": 3, "title": "Trial news", "url": "https://example.org/c", "summary": "Phase II.", "date": "November 2, 2026",
+     "topic_position": 2, "topic_label": "Treatment"},
+]
+
+
+def digest_renderer(settings, language: str, tracking: bool) -> LanguageRenderer:
+    links = Links(settings)
+    return LanguageRenderer(settings, compile_email(settings, "digest", language), language,
+                            {"campaign": {"name": "n", "subject": "s"}, "items": []},
+                            {"subject": "Novedades <esta> semana", "body_html": None, "body_text": None}, links,
+                            Tracker(links, tracking, tracking), None, True)
+
+
+def test_a_digest_joins_cached_item_fragments_into_what_a_full_render_gives(settings):
+    for language in ("en", "es"):
+        for tracking in (False, True):
+            r = digest_renderer(settings, language, tracking)
+            assert r.digest is not None  # the file template takes the cached-fragment path
+            for first_name in ("Ana <b>", ""):
+                person = Person(contact_id=7, delivery_id=9, email="a@example.org", first_name=first_name,
+                                last_name="O'Neil", language=language, role=None, items=DIGEST_ITEMS)
+                cached = [r.render(person) for _ in range(2)]  # the second from the caches
+                frame, r.digest = r.digest, None
+                exact = r.render(person)
+                r.digest = frame
+                for fast in cached:
+                    assert (fast.subject, fast.html, fast.text) == (exact.subject, exact.html, exact.text)
+            assert "Caregiving" in exact.text.split("Treatment")[0]  # grouped by topic, in topic order
+            assert "&lt;b&gt;side effects" in exact.html and "Ana <b>" not in exact.html
+
+
+def test_a_staff_written_digest_template_takes_the_exact_path(settings):
+    links = Links(settings)
+    compiled = compile_email(settings, "digest", "en")
+    staff = type(compiled)(compiled.name, "en", compiled.subject,
+                           compiled.html.environment.from_string("{% for i in items %}{{ i.title }}{% endfor %}"),
+                           compiled.text)
+    r = LanguageRenderer(settings, staff, "en", {"campaign": {"name": "n", "subject": "s"}, "items": []},
+                         {"subject": "s", "body_html": None, "body_text": None}, links, Tracker(links, False, False),
+                         None, True)
+    assert r.digest is None
+    person = Person(contact_id=7, delivery_id=9, email="a@example.org", first_name="", last_name="",
+                    language="en", role=None, items=DIGEST_ITEMS)
+    assert "Trial news" in r.render(person).html
