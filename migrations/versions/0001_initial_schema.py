@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 05:10:21.383322
+Create Date: 2026-11-24 06:03:08.141570
 """
 from alembic import op
 import sqlalchemy as sa
@@ -113,6 +113,19 @@ def upgrade() -> None:
     with op.batch_alter_table('content_item', schema=None) as batch_op:
         batch_op.create_index('ix_content_item_language_published', ['language', 'published_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_content_item_published_at'), ['published_at'], unique=False)
+
+    op.create_table('digest_item',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('contact_id', sa.Integer(), nullable=False),
+    sa.Column('content_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', crm.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('contact_id', 'content_id', name='uq_digest_item_contact_content')
+    )
+    with op.batch_alter_table('digest_item', schema=None) as batch_op:
+        batch_op.create_index('ix_digest_item_campaign_contact', ['campaign_id', 'contact_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_digest_item_content_id'), ['content_id'], unique=False)
 
     op.create_table('email_template',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -283,21 +296,6 @@ def upgrade() -> None:
         batch_op.create_index('ix_delivery_claim', ['campaign_id', 'status', 'next_attempt_at'], unique=False)
         batch_op.create_index('ix_delivery_contact', ['contact_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_delivery_message_id'), ['message_id'], unique=False)
-
-    op.create_table('digest_item',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('campaign_id', sa.Integer(), nullable=False),
-    sa.Column('contact_id', sa.Integer(), nullable=False),
-    sa.Column('content_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', crm.db.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['contact_id'], ['contact.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('contact_id', 'content_id', name='uq_digest_item_contact_content')
-    )
-    with op.batch_alter_table('digest_item', schema=None) as batch_op:
-        batch_op.create_index('ix_digest_item_campaign_contact', ['campaign_id', 'contact_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_digest_item_content_id'), ['content_id'], unique=False)
 
     op.create_table('form_submission',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -506,11 +504,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_form_submission_contact_id'))
 
     op.drop_table('form_submission')
-    with op.batch_alter_table('digest_item', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_digest_item_content_id'))
-        batch_op.drop_index('ix_digest_item_campaign_contact')
-
-    op.drop_table('digest_item')
     with op.batch_alter_table('delivery', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_delivery_message_id'))
         batch_op.drop_index('ix_delivery_contact')
@@ -550,6 +543,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_email_template_key'))
 
     op.drop_table('email_template')
+    with op.batch_alter_table('digest_item', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_digest_item_content_id'))
+        batch_op.drop_index('ix_digest_item_campaign_contact')
+
+    op.drop_table('digest_item')
     with op.batch_alter_table('content_item', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_content_item_published_at'))
         batch_op.drop_index('ix_content_item_language_published')
