@@ -7,12 +7,14 @@ through `email_key`. The one mailing gate, `mailable`, lives here.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import ColumnElement, and_, delete, exists, select, update
+from sqlalchemy import ColumnElement, Row, and_, bindparam, case, delete, exists, insert, or_, select, update
 from sqlmodel import Session
 
 from crm.contacts.models import (
@@ -29,7 +31,7 @@ from crm.contacts.models import (
     SubscriptionState,
     Suppression,
 )
-from crm.db import insert_ignore, utcnow
+from crm.db import dialect_insert, insert_ignore, utcnow
 from crm.errors import Invalid
 
 SUPPRESSION_SALT = "suppression_salt"
@@ -123,8 +125,24 @@ def lift_suppression(session: Session, email_key: str, reasons: Iterable[str]) -
 # --- interests and tags -----------------------------------------------------------------------
 
 
+# The taxonomy changes only through migrations, yet every newsletter post validates against it:
+# keep it per database for a short while (a miss in validate_interests reloads before refusing).
+INTEREST_KEYS_TTL = 30.0
+_interest_cache: dict[str, tuple[float, frozenset[str]]] = {}
+
+
+def _interest_keys(session: Session, *, fresh: bool = False) -> frozenset[str]:
+    url = str(session.get_bind().url)
+    hit = _interest_cache.get(url)
+    now = time.monotonic()
+    if fresh or hit is None or now - hit[0] > INTEREST_KEYS_TTL:
+        hit = (now, frozenset(session.scalars(select(Interest.key))))
+        _interest_cache[url] = hit
+    return hit[1]
+
+
 def interest_keys(session: Session) -> set[str]:
-    return set(session.scalars(select(Interest.key)))
+    return set(_interest_keys(session))
 
 
 def list_interests(session: Session) -> list[Interest]:
@@ -136,8 +154,10 @@ def validate_interests(session: Session, keys: Any, field: str = "interests") ->
         return []
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise Invalid.field(field, "must be a list of interest keys")
-    known = interest_keys(session)
+    known = _interest_keys(session)
     unknown = [k for k in keys if k not in known]
+    if unknown:
+        unknown = [k for k in keys if k not in _interest_keys(session, fresh=True)]
     if unknown:
         raise Invalid.field(field, f"unknown interest {', '.join(repr(k) for k in unknown)}")
     return list(dict.fromkeys(keys))
@@ -184,29 +204,67 @@ def find_by_email(session: Session, email: NormalizedEmail) -> Contact | None:
 def upsert_contact(session: Session, email: NormalizedEmail, **fields: Any) -> tuple[Contact, bool]:
     """Find or create the contact for this address; non-empty fields overwrite.
 
-    Concurrent posts for one address race on the unique email_key: the insert is
-    ON CONFLICT DO NOTHING and the loser simply reads the winner's row.
+    One round trip (see _contact_set); the returned Contact is the session's, refreshed.
     """
     now = utcnow()
-    given = {key: value for key, value in fields.items() if value not in (None, "")}
-    # One round trip whether new or known: a new person's fields go in with the INSERT, and a known
-    # person's row comes back through RETURNING. Only our own INSERT carries this exact created_at.
-    contact = _insert_or_get(session, Contact, {
-        "email": email.email, "email_key": email.key, "email_hash": email_hash(session, email.key),
-        "status": ContactStatus.active, "language": "en", "created_at": now, "updated_at": now,
-        "first_name": "", "last_name": "", "phone": "", "postal_code": "", "bereaved": False,
-        "soft_bounces": 0, **given}, ["email_key"])
-    created = contact.created_at == now
-    changed = False
-    for key, value in given.items():
-        if getattr(contact, key) != value:
-            setattr(contact, key, value)
-            changed = True
-    if changed:
-        contact.updated_at = now
-        session.add(contact)
-        session.flush()
-    return contact, created
+    stmt = dialect_insert(session)(Contact).values(_contact_values(email, fields, now, email_hash(session, email.key)))
+    stmt = stmt.on_conflict_do_update(index_elements=["email_key"], set_=_contact_set(stmt.excluded, _given(fields)))
+    contact = session.scalars(stmt.returning(Contact), execution_options={"populate_existing": True}).one()
+    return contact, contact.created_at == now
+
+
+def upsert_contact_row(session: Session, email: NormalizedEmail, **fields: Any) -> tuple[Row[Any], bool, str | None]:
+    """upsert_contact without the ORM, for hot paths that need only the columns: the contact row,
+    whether it was created, and the address's suppression reason, all in one round trip.
+
+    It bypasses the identity map, so use it only where the session holds no Contact for this address.
+    """
+    now = utcnow()
+    hashed = email_hash(session, email.key)
+    row = _contact_values(email, fields, now, hashed)
+    stmt = _contact_row_upsert(session.get_bind().dialect.name, tuple(row), _given(fields))
+    found = session.execute(stmt, {**row, "suppression_hash": hashed}).one()
+    return found, found.created_at == now, found.suppression_reason
+
+
+def _given(fields: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(key for key, value in fields.items() if value not in (None, ""))
+
+
+def _contact_values(email: NormalizedEmail, fields: dict[str, Any], now: Any, hashed: str) -> dict[str, Any]:
+    return {"email": email.email, "email_key": email.key, "email_hash": hashed,
+            "status": ContactStatus.active, "language": "en", "created_at": now, "updated_at": now,
+            "first_name": "", "last_name": "", "phone": "", "postal_code": "", "bereaved": False,
+            "soft_bounces": 0, **{key: fields[key] for key in _given(fields)}}
+
+
+def _contact_set(excluded: Any, given: tuple[str, ...]) -> dict[str, Any]:
+    """The ON CONFLICT branch, so one round trip serves new and known people alike: a new person's
+    fields go in with the INSERT; for a known person the non-empty fields overwrite here (updated_at
+    moves only if one really differs) and the row comes back through RETURNING. Only our own INSERT
+    carries that exact created_at. Concurrent posts for one address race on the unique email_key;
+    the loser updates the winner's row."""
+    col = Contact.__table__.c  # type: ignore[attr-defined]
+    set_: dict[str, Any] = {key: excluded[key] for key in given} or {"email_key": excluded.email_key}
+    if given:
+        changed = or_(*(col[key].is_distinct_from(excluded[key]) for key in given))
+        set_["updated_at"] = case((changed, excluded.updated_at), else_=col.updated_at)
+    return set_
+
+
+@lru_cache(maxsize=64)
+def _contact_row_upsert(dialect: str, columns: tuple[str, ...], given: tuple[str, ...]) -> Any:
+    """Built once per shape and executed with parameters: building and cache-keying a statement
+    that carries literal values costs more CPU than the round trip."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    table = Contact.__table__  # type: ignore[attr-defined]
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table).values(
+        {name: bindparam(name, type_=table.c[name].type) for name in columns})
+    stmt = stmt.on_conflict_do_update(index_elements=["email_key"], set_=_contact_set(stmt.excluded, given))
+    reason = select(Suppression.reason).where(Suppression.email_hash == bindparam("suppression_hash"))
+    return stmt.returning(*table.c, reason.scalar_subquery().label("suppression_reason"))
 
 
 def subscription(session: Session, contact_id: int, list_key: str) -> Subscription | None:
@@ -236,11 +294,7 @@ def _insert_or_get(session: Session, model: Any, row: dict[str, Any], conflict: 
     The DO UPDATE sets a key column to itself, a no-op that lets RETURNING hand back the row that
     won a race (DO NOTHING would return nothing). populate_existing refreshes a copy the session holds.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    stmt = dialect_insert(model).values(row)
+    stmt = dialect_insert(session)(model).values(row)
     stmt = stmt.on_conflict_do_update(index_elements=conflict, set_={conflict[0]: stmt.excluded[conflict[0]]})
     return session.scalars(stmt.returning(model), execution_options={"populate_existing": True}).one()
 
@@ -282,22 +336,52 @@ def record_consent(
     consent_version: str | None = None,
     consent_text: str | None = None,
 ) -> ConsentEvent:
-    event = ConsentEvent(
-        contact_id=contact_id,
-        action=action,
-        list=list_key,
-        detail=detail or {},
-        source=origin.source,
-        source_url=(origin.source_url or None) and origin.source_url[:2000],
-        client_ip=origin.client_ip,
-        user_agent=(origin.user_agent or None) and origin.user_agent[:500],
-        consent_version=consent_version,
-        consent_text_hash=hashlib.sha256(consent_text.encode()).hexdigest() if consent_text else None,
-        staff_email=origin.staff_email,
-        created_at=utcnow(),
-    )
+    event = ConsentEvent(**_consent_row(contact_id, action, origin, list_key, detail, consent_version, consent_text))
     session.add(event)
     return event
+
+
+def insert_consent(
+    session: Session,
+    contact_id: int | None,
+    action: str,
+    origin: ConsentSource,
+    *,
+    list_key: str | None = None,
+    detail: dict[str, Any] | None = None,
+    consent_version: str | None = None,
+    consent_text: str | None = None,
+) -> None:
+    """record_consent as one immediate Core INSERT, for hot paths that never read the event back."""
+    session.execute(_CONSENT_INSERT,
+                    _consent_row(contact_id, action, origin, list_key, detail, consent_version, consent_text))
+
+
+_CONSENT_INSERT = insert(ConsentEvent.__table__)  # type: ignore[attr-defined]
+
+
+def _consent_row(contact_id: int | None, action: str, origin: ConsentSource, list_key: str | None,
+                 detail: dict[str, Any] | None, consent_version: str | None, consent_text: str | None
+                 ) -> dict[str, Any]:
+    return {
+        "contact_id": contact_id,
+        "action": action,
+        "list": list_key,
+        "detail": detail or {},
+        "source": origin.source,
+        "source_url": (origin.source_url or None) and origin.source_url[:2000],
+        "client_ip": origin.client_ip,
+        "user_agent": (origin.user_agent or None) and origin.user_agent[:500],
+        "consent_version": consent_version,
+        "consent_text_hash": _text_hash(consent_text) if consent_text else None,
+        "staff_email": origin.staff_email,
+        "created_at": utcnow(),
+    }
+
+
+@lru_cache(maxsize=64)
+def _text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 # --- the one mailing gate ---------------------------------------------------------------------

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlmodel import Session
 
 from crm.config import Settings
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 LEASE = dt.timedelta(seconds=120)
 MAX_ATTEMPTS = 12
 TRANSACTIONAL_HEADERS = {"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"}
+_OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+_OUTBOX_INSERT = insert(_OUTBOX).returning(_OUTBOX.c.id)  # built once; executed with the row as parameters
 
 
 def queue(
@@ -42,16 +44,17 @@ def queue(
     dedupe_key: str | None = None,
 ) -> int | None:
     """Add a message to the outbox in the caller's transaction; None if dedupe_key was used already."""
+    now = utcnow()
     row = {
         "template": template, "to_address": to, "context": context, "contact_id": contact_id,
         "language": language, "dedupe_key": dedupe_key, "state": OutboxState.pending, "attempts": 0,
-        "created_at": utcnow(), "next_attempt_at": utcnow(),
+        "created_at": now, "next_attempt_at": now,
     }
     if dedupe_key is None:
-        msg = OutboxMessage(**row)
-        session.add(msg)
+        # A Core INSERT ... RETURNING id: no ORM object to build, track and flush for a row nobody
+        # reads back here. Pending ORM changes still go first, as they did with the flush.
         session.flush()
-        return msg.id
+        return session.scalar(_OUTBOX_INSERT, row)
     if not insert_ignore(session, OutboxMessage, row, ["dedupe_key"]):
         return None
     return session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key))
