@@ -137,5 +137,13 @@ def decode_cursor(cursor: str | None) -> Any:
         raise Invalid.field("cursor", "is not a cursor this API gave out") from None
 
 
+def decode_id_cursor(cursor: str | None) -> int | None:
+    """The id a keyset-paged list gave out as its next_cursor (every list here pages by id)."""
+    after = decode_cursor(cursor)
+    if after is not None and (not isinstance(after, int) or isinstance(after, bool)):
+        raise Invalid.field("cursor", "is not a cursor this API gave out")
+    return after
+
+
 def page(items: list[Any], next_cursor: str | None) -> dict[str, Any]:
     return {"items": items, "next_cursor": next_cursor}

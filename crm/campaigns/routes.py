@@ -10,11 +10,10 @@ from litestar.params import Parameter
 from litestar.response import Redirect
 
 from crm.campaigns import bounces, service, tracking
-from crm.errors import Invalid
 from crm.http import (
     current_staff,
     db,
-    decode_cursor,
+    decode_id_cursor,
     encode_cursor,
     error_body,
     page,
@@ -39,9 +38,7 @@ class CampaignController(Controller):
     def list_campaigns(self, request: Req, campaign_state: str | None = Parameter(default=None, query="state"),
                        cursor: str | None = None, limit: int = Parameter(default=50, ge=1, le=500)
                        ) -> dict[str, Any]:
-        after = decode_cursor(cursor)
-        if after is not None and not isinstance(after, int):
-            raise Invalid.field("cursor", "is not a cursor this API gave out")
+        after = decode_id_cursor(cursor)
         with db(request) as session:
             rows, more = service.list_campaigns(session, after, limit, campaign_state)
             return page([service.as_dict(c) for c in rows], encode_cursor(rows[-1].id) if more and rows else None)

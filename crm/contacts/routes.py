@@ -21,7 +21,7 @@ from crm.errors import Invalid
 from crm.http import (
     current_staff,
     db,
-    decode_cursor,
+    decode_id_cursor,
     encode_cursor,
     page,
     requires_editor,
@@ -59,9 +59,7 @@ class ContactController(Controller):
     ) -> dict[str, Any]:
         check_choice("status", status, [s.value for s in ContactStatus])
         check_choice("role", role, [r.value for r in Role])
-        after = decode_cursor(cursor)
-        if after is not None and not isinstance(after, int):
-            raise Invalid.field("cursor", "is not a cursor this API gave out")
+        after = decode_id_cursor(cursor)
         with db(request) as session:
             rows, more = service.search(session, service.ContactFilters(q, interest, status, role, tag), after, limit)
             items = [service.contact_dict(session, c) for c in rows]

@@ -8,8 +8,7 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import Parameter
 
 from crm.content import service
-from crm.errors import Invalid
-from crm.http import db, decode_cursor, encode_cursor, page, requires_editor, requires_viewer
+from crm.http import db, decode_id_cursor, encode_cursor, page, requires_editor, requires_viewer
 
 
 class ContentController(Controller):
@@ -20,9 +19,7 @@ class ContentController(Controller):
     @get("/", sync_to_thread=True)
     def list_items(self, request: Request[Any, Any, Any], topic: str | None = None, language: str | None = None,
                    cursor: str | None = None, limit: int = Parameter(default=50, ge=1, le=500)) -> dict[str, Any]:
-        after = decode_cursor(cursor)
-        if after is not None and not isinstance(after, int):
-            raise Invalid.field("cursor", "is not a cursor this API gave out")
+        after = decode_id_cursor(cursor)
         with db(request) as session:
             rows, more = service.list_items(session, topic, language, after, limit)
             return page([service.item_dict(session, i) for i in rows], encode_cursor(rows[-1].id) if more else None)

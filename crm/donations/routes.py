@@ -10,11 +10,10 @@ from litestar.params import Parameter
 
 from crm.contacts.routes import check_choice
 from crm.donations import service
-from crm.errors import Invalid
 from crm.http import (
     current_staff,
     db,
-    decode_cursor,
+    decode_id_cursor,
     encode_cursor,
     page,
     requires_editor,
@@ -43,9 +42,7 @@ class DonationInquiryController(Controller):
     ) -> dict[str, Any]:
         check_choice("status", status, service.STATUSES)
         check_choice("type", type, service.INQUIRY_TYPES)
-        after = decode_cursor(cursor)
-        if after is not None and not isinstance(after, int):
-            raise Invalid.field("cursor", "is not a cursor this API gave out")
+        after = decode_id_cursor(cursor)
         settings = settings_of(request)
         filters = service.InquiryFilters(status, type, older_than_hours, overdue, assigned_to)
         with db(request) as session:

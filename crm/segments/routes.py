@@ -7,16 +7,16 @@ from typing import Any
 from litestar import Controller, Request, delete, get, post, put
 from litestar.params import Parameter
 
-from crm.errors import Invalid
-from crm.http import current_staff, db, decode_cursor, encode_cursor, page, requires_editor, requires_viewer
+from crm.http import (
+    current_staff,
+    db,
+    decode_id_cursor,
+    encode_cursor,
+    page,
+    requires_editor,
+    requires_viewer,
+)
 from crm.segments import service
-
-
-def _after(cursor: str | None) -> int | None:
-    after = decode_cursor(cursor)
-    if after is not None and not isinstance(after, int):
-        raise Invalid.field("cursor", "is not a cursor this API gave out")
-    return after
 
 
 class SegmentController(Controller):
@@ -28,7 +28,7 @@ class SegmentController(Controller):
     def list_segments(self, request: Request[Any, Any, Any], cursor: str | None = None,
                       limit: int = Parameter(default=50, ge=1, le=500)) -> dict[str, Any]:
         with db(request) as session:
-            rows, more = service.list_segments(session, _after(cursor), limit)
+            rows, more = service.list_segments(session, decode_id_cursor(cursor), limit)
             return page([service.segment_dict(s) for s in rows], encode_cursor(rows[-1].id) if more else None)
 
     @post("/", guards=[requires_editor], sync_to_thread=True)

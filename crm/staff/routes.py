@@ -7,8 +7,7 @@ from typing import Any
 from litestar import Controller, Request, get
 from litestar.params import Parameter
 
-from crm.errors import Invalid
-from crm.http import db, decode_cursor, encode_cursor, page, requires_admin
+from crm.http import db, decode_id_cursor, encode_cursor, page, requires_admin
 from crm.staff import audit
 
 
@@ -20,9 +19,7 @@ class AuditController(Controller):
     @get("/", sync_to_thread=True)
     def list_events(self, request: Request[Any, Any, Any], action: str | None = None, staff: str | None = None,
                     cursor: str | None = None, limit: int = Parameter(default=50, ge=1, le=500)) -> dict[str, Any]:
-        after = decode_cursor(cursor)
-        if after is not None and not isinstance(after, int):
-            raise Invalid.field("cursor", "is not a cursor this API gave out")
+        after = decode_id_cursor(cursor)
         with db(request) as session:
             rows, more = audit.search(session, action, staff, after, limit)
             return page([audit.event_dict(e) for e in rows], encode_cursor(rows[-1].id) if more and rows else None)

@@ -10,11 +10,10 @@ from litestar.params import Parameter
 
 from crm.contacts.models import Language
 from crm.contacts.routes import check_choice
-from crm.errors import Invalid
 from crm.http import (
     current_staff,
     db,
-    decode_cursor,
+    decode_id_cursor,
     encode_cursor,
     page,
     requires_editor,
@@ -25,13 +24,6 @@ from crm.pages.render import page as html_page
 from crm.queue import enqueue_outbox
 from crm.volunteers import opportunities as opps
 from crm.volunteers import service
-
-
-def _after(cursor: str | None) -> int | None:
-    after = decode_cursor(cursor)
-    if after is not None and not isinstance(after, int):
-        raise Invalid.field("cursor", "is not a cursor this API gave out")
-    return after  # type: ignore[no-any-return]
 
 
 def _with_wakeups(request: Request[Any, Any, Any], body: Any, ids: list[int]) -> Response[Any]:
@@ -68,7 +60,7 @@ class VolunteerController(Controller):
             service.parse_date(contacted_before, "contacted_before"),
             service.parse_date(contacted_after, "contacted_after"), never_contacted)
         with db(request) as session:
-            rows, more = service.search(session, filters, _after(cursor), limit)
+            rows, more = service.search(session, filters, decode_id_cursor(cursor), limit)
             items = [service.volunteer_dict(session, v, c) for v, c in rows]
         return page(items, encode_cursor(rows[-1][0].id) if more and rows else None)
 
@@ -101,7 +93,7 @@ class OpportunityController(Controller):
                            ) -> dict[str, Any]:
         check_choice("area", area, service.AREAS)
         with db(request) as session:
-            rows, more = opps.search(session, area, _after(cursor), limit)
+            rows, more = opps.search(session, area, decode_id_cursor(cursor), limit)
             items = [opps.opportunity_dict(o) for o in rows]
         return page(items, encode_cursor(rows[-1].id) if more and rows else None)
 
@@ -127,7 +119,7 @@ class OpportunityController(Controller):
     def list_matches(self, request: Request[Any, Any, Any], opportunity_id: int, cursor: str | None = None,
                      limit: int = Parameter(default=50, ge=1, le=500)) -> dict[str, Any]:
         with db(request) as session:
-            rows, more = opps.matches(session, settings_of(request), opportunity_id, _after(cursor), limit)
+            rows, more = opps.matches(session, settings_of(request), opportunity_id, decode_id_cursor(cursor), limit)
             items = [service.volunteer_dict(session, v, c) for v, c in rows]
         return page(items, encode_cursor(rows[-1][0].id) if more and rows else None)
 
