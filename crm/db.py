@@ -134,3 +134,13 @@ def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]] | dic
         # (which reads as "inserted"): count the rows that really went in instead.
         return len(session.execute(stmt.returning(literal_column("1"))).all())
     return session.execute(stmt).rowcount or 0
+
+
+def keyset_page(session: Session, stmt: Any, id_col: Any, after_id: int | None, limit: int, *,
+                tuples: bool = False) -> tuple[list[Any], bool]:
+    """Every staff list pages newest-first by id: the page after `after_id`, and whether more follow."""
+    if after_id is not None:
+        stmt = stmt.where(id_col < after_id)
+    stmt = stmt.order_by(id_col.desc()).limit(limit + 1)
+    rows = list(session.execute(stmt).tuples()) if tuples else list(session.scalars(stmt))
+    return rows[:limit], len(rows) > limit

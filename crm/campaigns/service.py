@@ -23,7 +23,7 @@ from crm.campaigns.models import Campaign, CampaignKind, CampaignState, Delivery
 from crm.config import Settings
 from crm.contacts import service as contacts
 from crm.contacts.models import ListKey, Subscription, SubscriptionState
-from crm.db import utcnow
+from crm.db import keyset_page, utcnow
 from crm.errors import Conflict, Invalid, NotFound
 from crm.mail import Sender, make_sender, new_message_id
 
@@ -62,10 +62,7 @@ def list_campaigns(session: Session, after_id: int | None, limit: int, state: st
     stmt = select(Campaign)
     if state:
         stmt = stmt.where(Campaign.state == state)
-    if after_id is not None:
-        stmt = stmt.where(Campaign.id < after_id)
-    rows = list(session.scalars(stmt.order_by(Campaign.id.desc()).limit(limit + 1)))
-    return rows[:limit], len(rows) > limit
+    return keyset_page(session, stmt, Campaign.id, after_id, limit)
 
 
 # --- validation -------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from crm.contacts.models import (
     SubscriptionState,
     Suppression,
 )
-from crm.db import dialect_insert, insert_ignore, utcnow
+from crm.db import dialect_insert, insert_ignore, keyset_page, utcnow
 from crm.errors import Invalid
 
 SUPPRESSION_SALT = "suppression_salt"
@@ -466,7 +466,4 @@ def search(session: Session, filters: ContactFilters, after_id: int | None, limi
         stmt = stmt.where(Contact.status == filters.status)
     if filters.role:
         stmt = stmt.where(Contact.role == filters.role)
-    if after_id is not None:
-        stmt = stmt.where(Contact.id < after_id)
-    rows = list(session.scalars(stmt.order_by(Contact.id.desc()).limit(limit + 1)))
-    return rows[:limit], len(rows) > limit
+    return keyset_page(session, stmt, Contact.id, after_id, limit)

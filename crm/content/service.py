@@ -12,7 +12,7 @@ from sqlmodel import Session
 from crm.contacts import service as contacts
 from crm.contacts.models import Language
 from crm.content.models import ContentItem, ContentTopic
-from crm.db import insert_ignore, utcnow
+from crm.db import insert_ignore, keyset_page, utcnow
 from crm.errors import Invalid, NotFound
 
 FIELDS = ("title", "url", "summary", "topics", "language", "published_at", "revised_at")
@@ -142,10 +142,7 @@ def list_items(session: Session, topic: str | None, language: str | None, after_
         stmt = stmt.where(exists().where(ContentTopic.content_id == ContentItem.id, ContentTopic.interest_key == topic))
     if language:
         stmt = stmt.where(ContentItem.language == language)
-    if after_id is not None:
-        stmt = stmt.where(ContentItem.id < after_id)
-    rows = list(session.scalars(stmt.order_by(ContentItem.id.desc()).limit(limit + 1)))
-    return rows[:limit], len(rows) > limit
+    return keyset_page(session, stmt, ContentItem.id, after_id, limit)
 
 
 def item_dict(session: Session, item: ContentItem) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from crm.config import Settings
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
-from crm.db import utcnow
+from crm.db import keyset_page, utcnow
 from crm.donations.models import DonationInquiry, InquiryStatus, InquiryType
 from crm.errors import Conflict, Invalid, NotFound
 from crm.outbox import service as outbox
@@ -187,10 +187,7 @@ def search(session: Session, settings: Settings, f: InquiryFilters, after_id: in
         stmt = stmt.where(overdue_condition(settings) if f.overdue else ~overdue_condition(settings))
     if f.assigned_to:
         stmt = stmt.where(DonationInquiry.assigned_to == f.assigned_to.strip().lower())
-    if after_id is not None:
-        stmt = stmt.where(DonationInquiry.id < after_id)
-    rows = list(session.execute(stmt.order_by(DonationInquiry.id.desc()).limit(limit + 1)).tuples())
-    return rows[:limit], len(rows) > limit
+    return keyset_page(session, stmt, DonationInquiry.id, after_id, limit, tuples=True)
 
 
 def inquiry_dict(settings: Settings, inq: DonationInquiry, contact: Contact | None) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from crm.contacts.models import (
     SubscriptionState,
 )
 from crm.contacts.service import mailable
-from crm.db import utcnow
+from crm.db import keyset_page, utcnow
 from crm.errors import Conflict, Invalid, NotFound
 from crm.segments.models import Segment
 from crm.staff.service import audit
@@ -452,10 +452,7 @@ def delete_segment(session: Session, segment_id: int) -> None:
 
 def list_segments(session: Session, after_id: int | None, limit: int) -> tuple[list[Segment], bool]:
     stmt = select(Segment)
-    if after_id is not None:
-        stmt = stmt.where(Segment.id < after_id)
-    rows = list(session.scalars(stmt.order_by(Segment.id.desc()).limit(limit + 1)))
-    return rows[:limit], len(rows) > limit
+    return keyset_page(session, stmt, Segment.id, after_id, limit)
 
 
 def segment_dict(seg: Segment) -> dict[str, Any]:

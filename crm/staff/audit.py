@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
+from crm.db import keyset_page
 from crm.staff.models import AuditEvent
 
 
@@ -18,10 +19,7 @@ def search(session: Session, action: str | None, staff: str | None, after_id: in
         stmt = stmt.where(AuditEvent.action == action)
     if staff:
         stmt = stmt.where(AuditEvent.staff_email == staff.strip().lower())
-    if after_id is not None:
-        stmt = stmt.where(AuditEvent.id < after_id)
-    rows = list(session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(limit + 1)))
-    return rows[:limit], len(rows) > limit
+    return keyset_page(session, stmt, AuditEvent.id, after_id, limit)
 
 
 def event_dict(e: AuditEvent) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from crm.campaigns.pipeline import register_context_extras, start_sending
 from crm.config import Settings
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact, ContactStatus, ListKey
-from crm.db import insert_ignore, is_postgres, utcnow
+from crm.db import insert_ignore, is_postgres, keyset_page, utcnow
 from crm.errors import Conflict, Invalid, NotFound
 from crm.links import url_for
 from crm.mail import LANGUAGES
@@ -128,10 +128,7 @@ def search(session: Session, area: str | None, after_id: int | None, limit: int)
     stmt = select(Opportunity)
     if area:
         stmt = stmt.where(Opportunity.area == area)
-    if after_id is not None:
-        stmt = stmt.where(Opportunity.id < after_id)
-    rows = list(session.scalars(stmt.order_by(Opportunity.id.desc()).limit(limit + 1)))
-    return rows[:limit], len(rows) > limit
+    return keyset_page(session, stmt, Opportunity.id, after_id, limit)
 
 
 def responses(session: Session, opportunity_id: int) -> list[dict[str, Any]]:
@@ -191,10 +188,7 @@ def matches_query(settings: Settings, opp: Opportunity) -> Select[tuple[Voluntee
 def matches(session: Session, settings: Settings, opportunity_id: int, after_id: int | None, limit: int
             ) -> tuple[list[tuple[Volunteer, Contact]], bool]:
     stmt = matches_query(settings, get(session, opportunity_id))
-    if after_id is not None:
-        stmt = stmt.where(Volunteer.id < after_id)
-    rows = list(session.execute(stmt.order_by(Volunteer.id.desc()).limit(limit + 1)).tuples())
-    return rows[:limit], len(rows) > limit
+    return keyset_page(session, stmt, Volunteer.id, after_id, limit, tuples=True)
 
 
 # --- notify -----------------------------------------------------------------------------------

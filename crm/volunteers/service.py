@@ -12,7 +12,7 @@ from sqlmodel import Session
 from crm.config import Settings
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact, ContactStatus
-from crm.db import insert_ignore, utcnow
+from crm.db import insert_ignore, keyset_page, utcnow
 from crm.errors import Conflict, Invalid, NotFound
 from crm.links import person_links
 from crm.outbox import service as outbox
@@ -333,7 +333,4 @@ def search(session: Session, f: VolunteerFilters, after_id: int | None, limit: i
     if f.never_contacted is not None:
         stmt = stmt.where(Volunteer.last_contacted_at.is_(None) if f.never_contacted
                           else Volunteer.last_contacted_at.is_not(None))
-    if after_id is not None:
-        stmt = stmt.where(Volunteer.id < after_id)
-    rows = list(session.execute(stmt.order_by(Volunteer.id.desc()).limit(limit + 1)).tuples())
-    return rows[:limit], len(rows) > limit
+    return keyset_page(session, stmt, Volunteer.id, after_id, limit, tuples=True)
