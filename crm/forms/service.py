@@ -195,7 +195,8 @@ def _queue_optin_mail(session: Session, settings: Settings, contact: Contact | R
     else:
         template = "confirm"
         ctx["links"]["confirm"] = url_for(settings, contact.id, "confirm")
-    mid = outbox.queue(session, template, contact.email, ctx, contact_id=contact.id, language=contact.language)
+    mid = outbox.queue(session, template, contact.email, ctx, contact_id=contact.id, language=contact.language,
+                       per_window=True)
     return [mid] if mid else []
 
 
@@ -299,24 +300,26 @@ def submit_volunteer(
     contacts.add_interests(session, contact.id, ["volunteering"])
     origin = contacts.ConsentSource("volunteer-form", values["source_url"], meta.client_ip, meta.user_agent)
 
-    # They asked to hear about volunteering: the form itself is the consent for this one list.
-    sub = contacts.ensure_subscription(session, contact.id, ListKey.volunteer_updates)
-    if contacts.set_subscription_state(session, sub, SubscriptionState.confirmed):
-        contacts.record_consent(session, contact.id, "signup", origin, list_key=ListKey.volunteer_updates,
-                                detail={"areas": areas, "availability": availability},
-                                consent_version=settings.consent_version, consent_text=CONSENT_TEXTS["volunteer"])
-        sub.welcomed_at = None
-    if contact.status == ContactStatus.unsubscribed:
-        contact.status = ContactStatus.active
-        session.add(contact)
-    contacts.lift_suppression(session, contact.email_key, ["unsubscribed", "erased"])
+    # They asked to hear about volunteering: the form itself is the consent for this one list, but
+    # only for an address nobody has suppressed. Anyone can type anyone's address (SPEC 4): for a
+    # suppressed one the submission and profile are kept, nothing is subscribed and nothing is sent;
+    # only the person's own click on a confirm link lifts a suppression.
+    suppressed = contacts.suppression_reason(session, contact.email_key) is not None
+    if not suppressed and contact.status == ContactStatus.active:
+        sub = contacts.ensure_subscription(session, contact.id, ListKey.volunteer_updates)
+        if contacts.set_subscription_state(session, sub, SubscriptionState.confirmed):
+            contacts.record_consent(session, contact.id, "signup", origin, list_key=ListKey.volunteer_updates,
+                                    detail={"areas": areas, "availability": availability},
+                                    consent_version=settings.consent_version,
+                                    consent_text=CONSENT_TEXTS["volunteer"])
+            sub.welcomed_at = None
 
     ids: list[int] = []
-    if _mail_allowed(session, contact):
+    if not suppressed and contact.status == ContactStatus.active:
         ctx = {"contact": _person(contact), "links": person_links(settings, contact.id),
                "volunteer": {"areas": areas, "availability": availability}}
-        ids.append(outbox.queue(session, "volunteer-welcome", contact.email, ctx, contact_id=contact.id,
-                                language=contact.language))  # type: ignore[arg-type]
+        ids += _some(outbox.queue(session, "volunteer-welcome", contact.email, ctx, contact_id=contact.id,
+                                  language=contact.language, per_window=True))
     notice = {"contact": _person(contact), "volunteer_id": volunteer.id, "areas": areas,
               "availability": availability, "postal_code": values["postal_code"], "phone": values["phone"],
               "message": message or "", "skills": skills or "", "languages": languages}
@@ -360,8 +363,8 @@ def submit_donation(
     if _mail_allowed(session, contact):
         ctx = {"contact": _person(contact), "inquiry": {"type": inquiry.inquiry_type, "in_honor_of": in_honor_of or "",
                                                          "id": inquiry.id}}
-        ids.append(outbox.queue(session, "donation-ack", contact.email, ctx, contact_id=contact.id,
-                                language=contact.language))  # type: ignore[arg-type]
+        ids += _some(outbox.queue(session, "donation-ack", contact.email, ctx, contact_id=contact.id,
+                                  language=contact.language, per_window=True))
     # Staff notices never carry amounts (a gift in memory of someone is nobody's business in an inbox).
     notice = {"contact": _person(contact), "inquiry": {"id": inquiry.id, "type": inquiry.inquiry_type,
                                                         "in_honor_of": in_honor_of or "", "message": message or "",
@@ -371,6 +374,10 @@ def submit_donation(
         origin = contacts.ConsentSource("donation-form", values["source_url"], meta.client_ip, meta.user_agent)
         ids += start_newsletter_optin(session, settings, contact, origin, frequency=None, interests=[])
     return ids
+
+
+def _some(message_id: int | None) -> list[int]:
+    return [message_id] if message_id else []
 
 
 def _person(contact: Contact | Row[Any]) -> dict[str, Any]:

@@ -9,12 +9,14 @@ again when its lease expires.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import random
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, exists, insert, literal_column, or_, select, update
 from sqlmodel import Session
 
 from crm.config import Settings
@@ -42,9 +44,16 @@ def queue(
     contact_id: int | None = None,
     language: str = "en",
     dedupe_key: str | None = None,
+    per_window: bool = False,
 ) -> int | None:
-    """Add a message to the outbox in the caller's transaction; None if dedupe_key was used already."""
+    """Add a message to the outbox in the caller's transaction; None if dedupe_key was used already.
+
+    per_window: mail a stranger can trigger by typing an address (confirm, welcome, acknowledgement,
+    fresh link...) goes at most once per kind and address per FLOOD_WINDOW: see _queue_once_per_window.
+    """
     now = utcnow()
+    if per_window:
+        return _queue_once_per_window(session, template, to, context, contact_id, language, now)
     row = {
         "template": template, "to_address": to, "context": context, "contact_id": contact_id,
         "language": language, "dedupe_key": dedupe_key, "state": OutboxState.pending, "attempts": 0,
@@ -58,6 +67,48 @@ def queue(
     if not insert_ignore(session, OutboxMessage, row, ["dedupe_key"]):
         return None
     return session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key))
+
+
+FLOOD_WINDOW = dt.timedelta(minutes=10)
+
+
+def _queue_once_per_window(session: Session, template: str, to: str, context: dict[str, Any],
+                           contact_id: int | None, language: str, now: dt.datetime) -> int | None:
+    """One INSERT ... SELECT ... WHERE NOT EXISTS ... ON CONFLICT DO NOTHING RETURNING id.
+
+    The NOT EXISTS makes the window sliding (no two of a kind to one address within ten minutes,
+    whatever the clock says); the dedupe key (kind, address, ten-minute bucket) is what two
+    concurrent transactions collide on under PostgreSQL's READ COMMITTED, where neither sees the
+    other's uncommitted row: the unique index makes the second one insert nothing.
+    """
+    session.flush()
+    bucket = int(now.timestamp() // FLOOD_WINDOW.total_seconds())
+    key = f"w:{template}:{_address_digest(to)}:{bucket}"
+    row = {"template": template, "to_address": to, "context": context, "contact_id": contact_id,
+           "language": language, "dedupe_key": key, "state": OutboxState.pending.value, "attempts": 0,
+           "created_at": now, "next_attempt_at": now, "since": now - FLOOD_WINDOW}
+    return session.scalar(_once_per_window_insert(session.get_bind().dialect.name), row)
+
+
+def _address_digest(address: str) -> str:
+    return hashlib.sha256(address.strip().lower().encode()).hexdigest()[:32]
+
+
+@lru_cache(maxsize=4)
+def _once_per_window_insert(dialect: str) -> Any:
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    col = _OUTBOX.c
+    names = ["template", "to_address", "context", "contact_id", "language", "dedupe_key", "state", "attempts",
+             "created_at", "next_attempt_at"]
+    params = [bindparam(n, type_=col[n].type) for n in names]
+    recent = (select(literal_column("1")).select_from(_OUTBOX)
+              .where(col.template == bindparam("template"), col.to_address == bindparam("to_address"),
+                     col.created_at > bindparam("since", type_=col.created_at.type)))
+    source = select(*params).where(~exists(recent))
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(_OUTBOX).from_select(names, source)
+    return stmt.on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(col.id)
 
 
 @dataclass(frozen=True)

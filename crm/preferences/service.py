@@ -102,7 +102,8 @@ def confirm(session: Session, settings: Settings, token: str, meta: RequestMeta)
         sub.welcomed_at = utcnow()
         session.add(sub)
         ctx = {"contact": volunteers.person(contact), "links": person_links(settings, contact.id)}
-        mid = outbox.queue(session, "welcome", contact.email, ctx, contact_id=contact.id, language=contact.language)
+        mid = outbox.queue(session, "welcome", contact.email, ctx, contact_id=contact.id, language=contact.language,
+                           per_window=True)
         ids = [mid] if mid else []
     return Confirmation(contact, newly, contacts.interests_of(session, contact.id), sub.frequency, list_key), ids
 
@@ -360,7 +361,7 @@ def _start_list_optin(session: Session, settings: Settings, contact: Contact, li
         return []
     links = {**person_links(settings, contact.id), "confirm": url_for(settings, contact.id, "confirm", extra=list_key)}
     mid = outbox.queue(session, "confirm", contact.email, {"contact": volunteers.person(contact), "links": links},
-                       contact_id=contact.id, language=contact.language)
+                       contact_id=contact.id, language=contact.language, per_window=True)
     return [mid] if mid else []
 
 
