@@ -139,8 +139,17 @@ def _store_submission(session: Session, form: str, data: dict[str, Any], meta: R
 
 
 def _mail_allowed(session: Session, contact: Contact) -> bool:
+    """Confirm links may go to an unsubscribed or erased address (clicking one is how the person
+    comes back), never to one that bounced or complained."""
     assert contact.email_key is not None
     return contacts.suppression_reason(session, contact.email_key) not in NO_MAIL_REASONS
+
+
+def _ack_allowed(session: Session, contact: Contact) -> bool:
+    """Acknowledgements and welcomes go only to unsuppressed addresses: a stranger can post any
+    address, and a suppressed person asked for no mail (staff still get the notice and can answer)."""
+    assert contact.email_key is not None
+    return contacts.suppression_reason(session, contact.email_key) is None
 
 
 # --- newsletter -------------------------------------------------------------------------------
@@ -304,7 +313,7 @@ def submit_volunteer(
     # only for an address nobody has suppressed. Anyone can type anyone's address (SPEC 4): for a
     # suppressed one the submission and profile are kept, nothing is subscribed and nothing is sent;
     # only the person's own click on a confirm link lifts a suppression.
-    suppressed = contacts.suppression_reason(session, contact.email_key) is not None
+    suppressed = not _ack_allowed(session, contact)
     if not suppressed and contact.status == ContactStatus.active:
         sub = contacts.ensure_subscription(session, contact.id, ListKey.volunteer_updates)
         if contacts.set_subscription_state(session, sub, SubscriptionState.confirmed):
@@ -360,7 +369,7 @@ def submit_donation(
                                      amount_range=amount_range or "", message=message or "",
                                      in_honor_of=in_honor_of or "")
     ids: list[int] = []
-    if _mail_allowed(session, contact):
+    if _ack_allowed(session, contact):
         ctx = {"contact": _person(contact), "inquiry": {"type": inquiry.inquiry_type, "in_honor_of": in_honor_of or "",
                                                          "id": inquiry.id}}
         ids += _some(outbox.queue(session, "donation-ack", contact.email, ctx, contact_id=contact.id,

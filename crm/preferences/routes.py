@@ -18,6 +18,7 @@ from crm.errors import Invalid
 from crm.http import db, error_body, request_meta, settings_of
 from crm.pages.render import page, pick_language
 from crm.preferences import service, views
+from crm.public_guard import public_json_posts, public_posts
 from crm.queue import enqueue_outbox
 from crm.tokens import Purpose
 
@@ -90,6 +91,7 @@ class ConfirmController(Controller):
 
 class PreferencesController(Controller):
     path = "/preferences"
+    middleware = [public_posts]
     tags = ["pages"]
     include_in_schema = False
     request_max_body_size = PUBLIC_BODY_LIMIT
@@ -127,6 +129,7 @@ class PreferencesApiController(Controller):
     """The preference centre as JSON, for the website's own UI."""
 
     path = "/api/v1/preferences"
+    middleware = [public_json_posts]
     tags = ["public"]
     request_max_body_size = PUBLIC_BODY_LIMIT
 
@@ -209,6 +212,7 @@ class LinkController(Controller):
     """"Email me a fresh link": the answer is the same whether or not the address is known."""
 
     path = "/links"
+    middleware = [public_posts]
     tags = ["pages"]
     include_in_schema = False
     request_max_body_size = PUBLIC_BODY_LIMIT
