@@ -139,6 +139,52 @@ def deliver(settings: Settings, sender: Sender, message_id: int) -> DeliveryResu
         if not _claim(session, message_id, now):
             row = session.get(OutboxMessage, message_id)
             return DeliveryResult(message_id, "already-done" if row is None or row.state != "sending" else "busy")
+    return _send_claimed(settings, sender, message_id)
+
+
+DRAIN_BATCH = 50
+
+
+def drain(settings: Settings, sender: Sender, *, batch: int = DRAIN_BATCH, max_batches: int = 20
+          ) -> list[DeliveryResult]:
+    """Send what is due in batches over one sender (one SMTP connection, one file-sender pass).
+
+    Each batch is claimed by one conditional UPDATE with the same lease as a single claim, so two
+    drains (or a drain and a per-message task) never both send a row; each message is still marked
+    sent on its own right after its 250, so a worker killed mid-batch resends at most the one
+    message that was on the wire.
+    """
+    results: list[DeliveryResult] = []
+    for _ in range(max_batches):
+        with session_scope(settings) as session:
+            ids = _claim_batch(session, utcnow(), batch)
+        results += [_send_claimed(settings, sender, message_id) for message_id in ids]
+        if len(ids) < batch:
+            break
+    return results
+
+
+def _claimable(now: dt.datetime) -> Any:
+    return or_(
+        (OutboxMessage.state == OutboxState.pending) & (OutboxMessage.next_attempt_at <= now),
+        (OutboxMessage.state == OutboxState.sending) & (OutboxMessage.lease_until < now),
+    )
+
+
+def _claim_batch(session: Session, now: dt.datetime, batch: int) -> list[int]:
+    # The outer WHERE repeats the condition: PostgreSQL re-checks it on each row after waiting for a
+    # concurrent claimer's lock, so a row another drain took in the meantime is skipped, not re-leased.
+    due_ids = select(OutboxMessage.id).where(_claimable(now)).order_by(OutboxMessage.id).limit(batch)
+    stmt = (update(OutboxMessage)
+            .where(OutboxMessage.id.in_(due_ids.scalar_subquery()), _claimable(now))
+            .values(state=OutboxState.sending, lease_until=now + LEASE, attempts=OutboxMessage.attempts + 1)
+            .returning(OutboxMessage.id))
+    return sorted(session.scalars(stmt))
+
+
+def _send_claimed(settings: Settings, sender: Sender, message_id: int) -> DeliveryResult:
+    """Render, send and mark one message this process holds the lease on."""
+    with session_scope(settings) as session:
         msg = session.get(OutboxMessage, message_id)
         assert msg is not None
         if msg.message_id is None:
