@@ -156,9 +156,11 @@ def drain(settings: Settings, sender: Sender, *, batch: int = DRAIN_BATCH, max_b
     """
     results: list[DeliveryResult] = []
     for _ in range(max_batches):
-        with session_scope(settings) as session:
+        with session_scope(settings) as session:  # claim and read the batch in one commit
             ids = _claim_batch(session, utcnow(), batch)
-        results += [_send_claimed(settings, sender, message_id) for message_id in ids]
+            rows = session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id))
+            snapshots = [_snapshot(settings, msg) for msg in rows]
+        results += [_send_snapshot(settings, sender, snap) for snap in snapshots]
         if len(ids) < batch:
             break
     return results
@@ -182,16 +184,29 @@ def _claim_batch(session: Session, now: dt.datetime, batch: int) -> list[int]:
     return sorted(session.scalars(stmt))
 
 
+Snapshot = tuple[int, str, str, dict[str, Any], str, str, int | None, int]
+
+
+def _snapshot(settings: Settings, msg: OutboxMessage) -> Snapshot:
+    """What sending needs, read under the lease; the Message-ID is fixed before the first try."""
+    assert msg.id is not None
+    if msg.message_id is None:
+        msg.message_id = new_message_id(settings)
+    return (msg.id, msg.template, msg.to_address, dict(msg.context), msg.language, msg.message_id,
+            msg.contact_id, msg.attempts)
+
+
 def _send_claimed(settings: Settings, sender: Sender, message_id: int) -> DeliveryResult:
-    """Render, send and mark one message this process holds the lease on."""
     with session_scope(settings) as session:
         msg = session.get(OutboxMessage, message_id)
         assert msg is not None
-        if msg.message_id is None:
-            msg.message_id = new_message_id(settings)
-        snapshot = (msg.template, msg.to_address, dict(msg.context), msg.language, msg.message_id,
-                    msg.contact_id, msg.attempts)
-    template, to, context, language, mid, contact_id, attempts = snapshot
+        snapshot = _snapshot(settings, msg)
+    return _send_snapshot(settings, sender, snapshot)
+
+
+def _send_snapshot(settings: Settings, sender: Sender, snapshot: Snapshot) -> DeliveryResult:
+    """Render, send and mark one message this process holds the lease on."""
+    message_id, template, to, context, language, mid, contact_id, attempts = snapshot
 
     try:
         message = Outgoing(to=to, rendered=render(settings, template, context, language), message_id=mid,
