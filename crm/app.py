@@ -41,7 +41,8 @@ class FormRateLimitMiddleware(RateLimitMiddleware):
     def create_response_headers(self, cache_object: Any) -> dict[str, str]:
         headers = super().create_response_headers(cache_object)
         reset = headers.get(self.config.rate_limit_reset_header_key)
-        if reset is not None:
+        # Only the 429 says "retry after": a successful answer carrying it tells clients to wait.
+        if reset is not None and len(cache_object.history) >= self.max_requests:
             headers["Retry-After"] = str(max(1, int(reset)))
         return headers
 

@@ -249,3 +249,14 @@ def test_a_non_ascii_local_part_is_refused_with_400(client, sent, form):
 
 def test_a_non_ascii_local_part_is_refused_by_the_fresh_link_form(client):
     assert client.post("/links/resend", data={"email": "josé@example.org"}).status_code == 400
+
+
+def test_successful_form_answers_carry_no_retry_after(client):
+    r = client.post("/api/v1/forms/newsletter", json=newsletter_body())
+    assert r.status_code == 202
+    assert "retry-after" not in r.headers
+
+
+def test_pages_send_charset_once(client):
+    r = client.get("/links/resend")
+    assert r.headers["content-type"].lower().count("charset") == 1
