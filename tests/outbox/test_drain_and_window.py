@@ -45,3 +45,18 @@ def test_drain_sends_every_due_message_once_in_batches(settings, session):
     assert len(MemorySender.outbox) == 120
     with session_scope(settings) as s:
         assert set(s.scalars(select(OutboxMessage.state))) == {"sent"}
+
+
+def test_concurrent_posts_race_to_one_email(settings, client, sent):
+    """Eight posts for one address at once (threads, own connections): one confirm email."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.helpers import newsletter_body
+
+    def post(_: int) -> int:
+        return client.post("/api/v1/forms/newsletter", json=newsletter_body(email="race@example.org")).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(post, range(8)))
+    assert set(codes) == {202}
+    assert len([m for m in sent() if "race@example.org" in str(m["To"])]) == 1
