@@ -24,7 +24,7 @@ from crm.donations.routes import DonationInquiryController
 from crm.emailtemplates.routes import TemplateController
 from crm.forms.routes import FormController, InterestController
 from crm.health import health, ready
-from crm.http import exception_handlers
+from crm.http import exception_handlers, ids_in_range
 from crm.jobs.routes import JobController
 from crm.preferences.routes import (
     ConfirmController,
@@ -36,7 +36,6 @@ from crm.preferences.routes import (
 from crm.segments.routes import SegmentController
 from crm.staff.routes import AuditController
 from crm.volunteers.routes import OpportunityController, RespondController, VolunteerController
-
 
 STATIC_DIR = Path(__file__).parent / "pages" / "static"
 SWAGGER_ASSETS = "/static/vendor/swagger-ui"
@@ -101,6 +100,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RespondController, BounceWebhookController, TrackingController, staff_api, static,
         ],
         cors_config=cors,
+        guards=[ids_in_range],
         exception_handlers=exception_handlers,
         stores=_stores(settings),
         openapi_config=_openapi_config(),
