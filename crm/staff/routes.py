@@ -7,8 +7,9 @@ from typing import Any
 from litestar import Controller, Request, get
 from litestar.params import Parameter
 
-from crm.http import db, decode_id_cursor, encode_cursor, page, requires_admin
+from crm.http import db, decode_id_cursor, encode_cursor, requires_admin
 from crm.staff import audit
+from crm.staff.schemas import AuditPage, audit_event_public
 
 
 class AuditController(Controller):
@@ -18,8 +19,8 @@ class AuditController(Controller):
 
     @get("/", sync_to_thread=True)
     def list_events(self, request: Request[Any, Any, Any], action: str | None = None, staff: str | None = None,
-                    cursor: str | None = None, limit: int = Parameter(default=50, ge=1, le=500)) -> dict[str, Any]:
+                    cursor: str | None = None, limit: int = Parameter(default=50, ge=1, le=500)) -> AuditPage:
         after = decode_id_cursor(cursor)
         with db(request) as session:
             rows, more = audit.search(session, action, staff, after, limit)
-            return page([audit.event_dict(e) for e in rows], encode_cursor(rows[-1].id) if more and rows else None)
+            return AuditPage([audit_event_public(e) for e in rows], encode_cursor(rows[-1].id) if more and rows else None)
