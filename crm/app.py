@@ -33,6 +33,7 @@ from crm.preferences.routes import (
 from crm.segments.routes import SegmentController
 from crm.staff.routes import AuditController
 from crm.volunteers.routes import OpportunityController, RespondController, VolunteerController
+from crm.webhooks.routes import WebhookEndpointController
 
 
 class FormRateLimitMiddleware(RateLimitMiddleware):
@@ -76,7 +77,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             DonationInquiryController,
             CampaignController, BounceWebhookController, TrackingController,
             SegmentController, ContentController, DigestController,
-            JobController, TemplateController, AuditController,
+            JobController, TemplateController, AuditController, WebhookEndpointController,
         ],
         cors_config=cors,
         exception_handlers=exception_handlers,

@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     send_batch_size: int = Field(200, ge=1, le=5000)
     lease_seconds: int = Field(120, ge=10)
     outbox_sweep_seconds: float = Field(15.0, gt=0)
+    webhook_dispatch_seconds: float = Field(1.0, gt=0)  # how often the beat fans out and starts webhook POSTs
 
     @field_validator("public_base_url")
     @classmethod
