@@ -194,6 +194,8 @@ def next_delay(attempts: int) -> float | None:
 
 def finish(session: Session, settings: Settings, req: Request, out: Outcome, now: dt.datetime) -> str:
     """Log the attempt and move the delivery and its endpoint on. Returns the delivery's new state."""
+    if session.get(WebhookDelivery, req.delivery_id) is None:
+        return "gone"  # its endpoint was deleted while the POST was in flight
     ok = out.status is not None and 200 <= out.status < 300 and out.error is None
     session.execute(insert(WebhookAttempt.__table__), {  # type: ignore[attr-defined]
         "delivery_id": req.delivery_id, "at": now, "status": out.status, "duration_ms": out.duration_ms,
@@ -323,6 +325,12 @@ class Dispatcher:
             for f in started:
                 f.result()
         return {"fanned_out": fanned, "started": len(started)}
+
+    def close(self) -> None:
+        """Wait for the POSTs in flight (tests, the benchmark, a worker shutting down)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 def _release(settings: Settings, req: Request) -> None:
