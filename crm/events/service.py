@@ -102,10 +102,15 @@ def mark_published(session: Session, event_ids: list[int]) -> None:
 
 
 def forget_contact(session: Session, contact_id: int) -> int:
-    """Erasure: no stored payload keeps the person's email (ids and what happened stay)."""
-    result = session.execute(update(Event).where(Event.contact_id == contact_id)
-                             .values(data={"contact_id": contact_id, "erased": True}))
-    return result.rowcount or 0
+    """Erasure: no stored payload keeps the person's email; ids and what happened stay.
+
+    One person's events are few, so they are rewritten row by row (JSON editing in SQL differs
+    between SQLite and PostgreSQL)."""
+    rows = session.execute(select(Event.id, Event.data).where(Event.contact_id == contact_id)).all()
+    for event_id, data in rows:
+        session.execute(update(Event).where(Event.id == event_id)
+                        .values(data={**data, "email": None, "erased": True}))
+    return len(rows)
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:

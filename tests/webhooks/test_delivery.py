@@ -79,7 +79,7 @@ def test_event_filter(client, settings, receivers, subscribe):
 def test_failures_retry_on_schedule_then_stop_at_success(client, auth, settings, receivers, subscribe):
     r = receivers(status=lambda n: 500 if n <= 3 else 200)
     ep = subscribe(r)
-    client.post("/api/v1/webhooks/endpoints/%d/test" % ep, headers=auth())
+    client.post(f"/api/v1/webhooks/endpoints/{ep}/test", headers=auth())
     before = utcnow()
     _drain(settings)
     with session_scope(settings) as s:
