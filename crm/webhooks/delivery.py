@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 # SPEC 12's schedule after the first try: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (about 27.6 h in all).
 SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
 TIMEOUT = 15.0
-LEASE = dt.timedelta(seconds=45)  # > TIMEOUT plus connection set-up: a live attempt is never taken twice
 DISABLE_AFTER = dt.timedelta(days=3)
 KEEP_LOG = dt.timedelta(days=30)
 PER_ENDPOINT = 4
@@ -96,13 +95,13 @@ def due(session: Session, now: dt.datetime, limit: int, skip_endpoints: set[int]
     return list(session.scalars(stmt))
 
 
-def claim(session: Session, delivery_id: int, now: dt.datetime) -> bool:
+def claim(session: Session, delivery_id: int, now: dt.datetime, lease: dt.timedelta) -> bool:
     result = session.execute(
         update(WebhookDelivery).where(
             WebhookDelivery.id == delivery_id,
             or_((WebhookDelivery.state == DeliveryState.pending) & (WebhookDelivery.next_attempt_at <= now),
                 (WebhookDelivery.state == DeliveryState.delivering) & (WebhookDelivery.lease_until < now)))
-        .values(state=DeliveryState.delivering, lease_until=now + LEASE, attempts=WebhookDelivery.attempts + 1))
+        .values(state=DeliveryState.delivering, lease_until=now + lease, attempts=WebhookDelivery.attempts + 1))
     return result.rowcount == 1
 
 
@@ -125,9 +124,9 @@ def body_of(event: Event) -> str:
                        "data": event.data}, separators=(",", ":"), ensure_ascii=False)
 
 
-def prepare(session: Session, delivery_id: int, now: dt.datetime) -> Request | None:
+def prepare(session: Session, settings: Settings, delivery_id: int, now: dt.datetime) -> Request | None:
     """Claim one delivery and snapshot what to send; None if someone else has it or it is done."""
-    if not claim(session, delivery_id, now):
+    if not claim(session, delivery_id, now, dt.timedelta(seconds=settings.webhook_lease_seconds)):
         return None
     d = session.get(WebhookDelivery, delivery_id)
     assert d is not None
@@ -242,7 +241,7 @@ def disable(session: Session, settings: Settings, ep: WebhookEndpoint, reason: s
 def attempt(settings: Settings, delivery_id: int, client: httpx.Client | None = None) -> str:
     """Claim, POST and record one delivery. Safe to call any number of times."""
     with session_scope(settings) as session:
-        req = prepare(session, delivery_id, utcnow())
+        req = prepare(session, settings, delivery_id, utcnow())
     if req is None:
         return "busy"
     own = client is None
@@ -311,7 +310,7 @@ class Dispatcher:
                 if len(started) >= room:
                     break
                 with session_scope(settings) as session:
-                    req = prepare(session, delivery_id, now)
+                    req = prepare(session, settings, delivery_id, now)
                 if req is None:
                     continue
                 with self._lock:
