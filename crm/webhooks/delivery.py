@@ -303,8 +303,10 @@ class Dispatcher:
             while req is not None:
                 out = post(settings, req, self._client())
                 tried += 1
+                # Two transactions: a thread never holds row locks while it waits for the dispatcher's lock.
                 with session_scope(settings) as session:
                     finish(session, settings, req, out, utcnow())
+                with session_scope(settings) as session:
                     req = self._next_for(session, settings, req.endpoint_id)
         except Exception:  # noqa: BLE001 - the lease brings it back; log and keep the pool alive
             log.exception("webhook delivery %s", req.delivery_id if req else first.delivery_id)
@@ -355,11 +357,12 @@ class Dispatcher:
                 if req is None:
                     continue
                 with self._lock:
-                    if self._busy.get(req.endpoint_id, 0) >= PER_ENDPOINT:
-                        # Hand it back untouched (minus the try it did not get).
-                        _release(settings, req)
-                        continue
-                    self._busy[req.endpoint_id] = self._busy.get(req.endpoint_id, 0) + 1
+                    full_now = self._busy.get(req.endpoint_id, 0) >= PER_ENDPOINT
+                    if not full_now:
+                        self._busy[req.endpoint_id] = self._busy.get(req.endpoint_id, 0) + 1
+                if full_now:
+                    _release(settings, req)  # hand it back untouched (minus the try it did not get)
+                    continue
                 started.append(self._pool.submit(self._run, settings, req))  # type: ignore[union-attr]
         if wait:
             for f in started:
