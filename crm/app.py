@@ -36,6 +36,7 @@ from crm.preferences.routes import (
 from crm.segments.routes import SegmentController
 from crm.staff.routes import AuditController
 from crm.volunteers.routes import OpportunityController, RespondController, VolunteerController
+from crm.webhooks.routes import WebhookEndpointController
 
 STATIC_DIR = Path(__file__).parent / "pages" / "static"
 SWAGGER_ASSETS = "/static/vendor/swagger-ui"
@@ -91,7 +92,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     staff_api = Router(path="/", security=[{BEARER: []}], route_handlers=[
         ContactController, VolunteerController, OpportunityController, DonationInquiryController,
         CampaignController, SegmentController, ContentController, DigestController,
-        JobController, TemplateController, AuditController,
+        JobController, TemplateController, AuditController, WebhookEndpointController,
     ])
     static = create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False)
     app = Litestar(

@@ -33,6 +33,7 @@ from crm.contacts.models import (
 )
 from crm.db import dialect_insert, insert_ignore, keyset_page, utcnow
 from crm.errors import Invalid
+from crm.events import service as events
 
 SUPPRESSION_SALT = "suppression_salt"
 
@@ -314,6 +315,8 @@ def set_subscription_state(session: Session, sub: Subscription, state: str) -> b
         sub.unsubscribed_at = now
         sub.welcomed_at = None
     session.add(sub)
+    if state in (SubscriptionState.confirmed, SubscriptionState.unsubscribed):
+        events.record(session, f"subscription.{state}", sub.contact_id, list=sub.list, state=state)
     return True
 
 

@@ -31,6 +31,7 @@ from crm.contacts.models import (
 from crm.db import utcnow
 from crm.donations import service as donations
 from crm.errors import Invalid
+from crm.events import service as events
 from crm.forms.models import FormSubmission
 from crm.links import person_links, url_for
 from crm.outbox import service as outbox
@@ -218,9 +219,12 @@ def submit_newsletter(
     upsert returns the suppression reason with the row, the subscription upsert applies frequency and
     re-subscription in its ON CONFLICT branch and returns the outcome."""
     values = validate_newsletter(session, data)
-    contact, _, reason = contacts.upsert_contact_row(session, values["email"], first_name=values["first_name"],
-                                                     language=values["language"], role=values["role"])
+    contact, created, reason = contacts.upsert_contact_row(session, values["email"], first_name=values["first_name"],
+                                                           language=values["language"], role=values["role"])
     contact_id: int = contact.id
+    if created:
+        events.record(session, "contact.created", contact_id, email=contact.email, source="newsletter")
+    events.record(session, "form.submitted", contact_id, email=contact.email, form="newsletter")
     session.execute(_SUBMISSION_INSERT, _submission_row("newsletter", raw if raw is not None else data, meta,
                                                         contact_id))
     interests: list[str] = values["interests"] or []
@@ -298,11 +302,14 @@ def submit_volunteer(
                          single_line=False)
     errors.raise_if_any()
 
-    contact, _ = contacts.upsert_contact(
+    contact, created = contacts.upsert_contact(
         session, values["email"], first_name=values["first_name"], last_name=values["last_name"],
         phone=values["phone"], postal_code=values["postal_code"], language=values["language"])
     assert contact.id is not None and contact.email is not None and contact.email_key is not None
+    if created:
+        events.record(session, "contact.created", contact.id, source="volunteer-interest")
     _store_submission(session, "volunteer-interest", raw if raw is not None else data, meta, contact.id)
+    events.record(session, "form.submitted", contact.id, form="volunteer-interest")
     volunteer, _ = volunteers.upsert_from_form(
         session, contact.id, postal_code=values["postal_code"], areas=areas, availability=availability,
         skills=skills or "", languages=languages, message=message or "")
@@ -359,11 +366,14 @@ def submit_donation(
                              max_length=200)
     errors.raise_if_any()
 
-    contact, _ = contacts.upsert_contact(
+    contact, created = contacts.upsert_contact(
         session, values["email"], first_name=values["first_name"], last_name=values["last_name"],
         phone=values["phone"], language=values["language"])
     assert contact.id is not None and contact.email is not None
+    if created:
+        events.record(session, "contact.created", contact.id, source="donation-inquiry")
     submission = _store_submission(session, "donation-inquiry", raw if raw is not None else data, meta, contact.id)
+    events.record(session, "form.submitted", contact.id, form="donation-inquiry")
     session.flush()  # the inquiry points at its submission
     inquiry = donations.open_inquiry(session, contact, submission_id=submission.id, inquiry_type=inquiry_type or "",
                                      amount_range=amount_range or "", message=message or "",

@@ -20,6 +20,7 @@ from crm.contacts import service as contacts
 from crm.contacts.models import Contact, ContactStatus, Frequency, Language, ListKey, SubscriptionState
 from crm.db import utcnow
 from crm.errors import Invalid
+from crm.events import service as events
 from crm.forms.service import NO_MAIL_REASONS, Errors, RequestMeta, start_newsletter_optin
 from crm.links import person_links, url_for
 from crm.outbox import service as outbox
@@ -321,6 +322,7 @@ def save(session: Session, settings: Settings, contact: Contact, update: Prefere
     if result.changes:
         contact.updated_at = utcnow()
         session.add(contact)
+        events.record(session, "contact.updated", cid, changed=[c.field for c in result.changes], source="preferences")
     session.flush()
     return result
 
