@@ -34,7 +34,7 @@ from crm.preferences.routes import (
     UnsubscribeController,
 )
 from crm.segments.routes import SegmentController
-from crm.staff.routes import AuditController
+from crm.staff.routes import AuditController, StaffController
 from crm.volunteers.routes import OpportunityController, RespondController, VolunteerController
 from crm.webhooks.routes import WebhookEndpointController
 
@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     staff_api = Router(path="/", security=[{BEARER: []}], route_handlers=[
         ContactController, VolunteerController, OpportunityController, DonationInquiryController,
         CampaignController, SegmentController, ContentController, DigestController,
-        JobController, TemplateController, AuditController, WebhookEndpointController,
+        JobController, TemplateController, AuditController, StaffController, WebhookEndpointController,
     ])
     static = create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False)
     app = Litestar(
