@@ -6,14 +6,18 @@ from typing import Any
 
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
+from litestar.di import Provide
 from litestar.middleware.rate_limit import RateLimitConfig, RateLimitMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.stores.memory import MemoryStore
 from litestar.stores.registry import StoreRegistry
 
+from crm import queue
 from crm.campaigns.digest_routes import DigestController
+from crm.campaigns.invitation_routes import InvitationController, RespondController
 from crm.campaigns.routes import BounceWebhookController, CampaignController, TrackingController
+from crm.celery_publisher import CeleryPublisher
 from crm.config import Settings, get_settings
 from crm.contacts.routes import ContactController
 from crm.content.routes import ContentController
@@ -30,9 +34,10 @@ from crm.preferences.routes import (
     PreferencesController,
     UnsubscribeController,
 )
+from crm.privacy import service as privacy
 from crm.segments.routes import SegmentController
 from crm.staff.routes import AuditController
-from crm.volunteers.routes import OpportunityController, RespondController, VolunteerController
+from crm.volunteers.routes import OpportunityController, VolunteerController
 
 
 class FormRateLimitMiddleware(RateLimitMiddleware):
@@ -55,8 +60,14 @@ def _stores(settings: Settings) -> StoreRegistry:
     return StoreRegistry(default_factory=lambda _name: MemoryStore())
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def _privacy() -> Any:
+    return privacy
+
+
+def create_app(settings: Settings | None = None, publisher: queue.Publisher | None = None) -> Litestar:
+    """The API; `publisher` (tests: a MemoryPublisher) replaces the Celery one for this process."""
     settings = settings or get_settings()
+    queue.install(publisher or CeleryPublisher(settings))
     settings.resolved_secret("secret_key")  # fail (or generate) at startup, not at the first email
     rate_limit = RateLimitConfig(
         rate_limit=("minute", settings.form_rate_limit),
@@ -72,13 +83,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             health, ready, InterestController, public_forms, ConfirmController,
             PreferencesController, PreferencesApiController, UnsubscribeController,
-            ContactController, VolunteerController, OpportunityController, RespondController,
+            ContactController, VolunteerController, OpportunityController, InvitationController, RespondController,
             DonationInquiryController,
             CampaignController, BounceWebhookController, TrackingController,
             SegmentController, ContentController, DigestController,
             JobController, TemplateController, AuditController,
         ],
         cors_config=cors,
+        dependencies={"privacy": Provide(_privacy, sync_to_thread=False)},
         exception_handlers=exception_handlers,
         stores=_stores(settings),
         openapi_config=OpenAPIConfig(

@@ -98,6 +98,11 @@ def utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
 
 
+def iso(value: _dt.date | None) -> str | None:
+    """A date or datetime as ISO 8601 for JSON, None kept."""
+    return value.isoformat() if value is not None else None
+
+
 class UTCDateTime(TypeDecorator[_dt.datetime]):
     """Aware UTC datetimes on both SQLite (which has no time zones) and PostgreSQL."""
 

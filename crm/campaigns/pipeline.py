@@ -3,7 +3,7 @@
 Entry points (the worker's tasks are one line around each):
 - `plan(settings, campaign_id)`: one INSERT ... SELECT ... ON CONFLICT DO NOTHING of every
   eligible recipient (never loaded into Python), then `planned_at`, then wake-up calls.
-- `start_sending(session, campaign_id, settings)`: for pipelines that plan their own
+- `start_sending(session, campaign_id)`: for pipelines that plan their own
   deliveries (digests, volunteer opportunities): insert `Campaign` and `Delivery` rows (status
   `queued`) in your transaction, call this in the same transaction; it flips the campaign to
   `sending`, marks it planned, and queues the send tasks once your transaction commits.
@@ -17,8 +17,8 @@ Entry points (the worker's tasks are one line around each):
   campaigns that are due, campaigns with nothing left (-> `sent`). The broker is a wake-up
   call only: a lost or duplicated task changes nothing.
 
-Per-kind template context: `CONTEXT_EXTRAS[kind] = fn(session, settings, campaign) -> (Person
--> {name: url})` adds per-recipient links (e.g. the opportunity's "respond" link, available to
+Per-kind template context: `CONTEXT_EXTRAS[kind]` (listed below, not registered by imports) is
+`fn(session, settings, campaign) -> (Person -> {name: url})` and adds per-recipient links (e.g. the opportunity's "respond" link, available to
 templates as `links.respond`). A digest delivery's `items` are read from digest_item joined to
 content_item for (campaign, contact), newest first.
 """
@@ -29,7 +29,6 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,9 +36,11 @@ from email.utils import parseaddr
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, event, exists, func, literal, or_, select, text, true, update
+from sqlalchemy import and_, bindparam, case, exists, func, literal, or_, select, text, true, update
 from sqlmodel import Session
 
+from crm.backoff import backoff as retry_delay
+from crm.campaigns import lifecycle
 from crm.campaigns.compose import (
     ExtrasFn,
     LanguageRenderer,
@@ -50,29 +51,34 @@ from crm.campaigns.compose import (
     language_for,
     load_compiled,
 )
+from crm.campaigns.digest_extras import digest_extras
+from crm.campaigns.invitations import invite_extras
 from crm.campaigns.models import Campaign, CampaignKind, CampaignState, Delivery, DeliveryStatus, DigestItem
 from crm.campaigns.ratelimit import Pacer, limiter_for
 from crm.config import Settings
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact, ContactStatus
+from crm.content.models import ContentItem
 from crm.db import get_engine, is_postgres, session_scope, utcnow
 from crm.mail import LANGUAGES, Outgoing, PermanentMailError, Sender, TransientMailError, make_sender
-from crm.queue import enqueue
+from crm.queue import PLAN_CAMPAIGN, SEND_CAMPAIGN, publish
+from crm.segments.models import Segment
 
 log = logging.getLogger(__name__)
 
-PLAN_TASK = "worker.tasks.plan_campaign"
-SEND_TASK = "worker.tasks.send_campaign"
+PLAN_TASK = PLAN_CAMPAIGN
+SEND_TASK = SEND_CAMPAIGN
 MAX_ATTEMPTS = 8
-SEND_TASKS_PER_CAMPAIGN = 4  # wake-up calls per kick; more workers than this still share via SKIP LOCKED
+SEND_TASKS_PER_CAMPAIGN = lifecycle.SEND_TASKS_PER_CAMPAIGN
 PENDING = (DeliveryStatus.queued, DeliveryStatus.sending)
 
 ContextExtras = Callable[[Session, Settings, Campaign], ExtrasFn]
-CONTEXT_EXTRAS: dict[str, ContextExtras] = {}
-
-
-def register_context_extras(kind: str, fn: ContextExtras) -> None:
-    CONTEXT_EXTRAS[kind] = fn
+# Per-kind additions to each recipient's template context, listed here rather than registered by
+# whichever module happens to be imported first.
+CONTEXT_EXTRAS: dict[str, ContextExtras] = {
+    CampaignKind.digest: digest_extras,
+    CampaignKind.opportunity: invite_extras,
+}
 
 
 # --- planning ---------------------------------------------------------------------------------
@@ -80,10 +86,6 @@ def register_context_extras(kind: str, fn: ContextExtras) -> None:
 
 def segment_rules(session: Session, segment_id: int | None) -> dict[str, Any] | None:
     if segment_id is None:
-        return None
-    try:
-        from crm.segments.models import Segment  # type: ignore[import-not-found]
-    except ImportError:
         return None
     seg = session.get(Segment, segment_id)
     return getattr(seg, "rules", None) if seg is not None else None
@@ -131,30 +133,13 @@ def plan(settings: Settings, campaign_id: int) -> int:
         added = plan_deliveries(session, campaign) if campaign.kind == CampaignKind.campaign else 0
         campaign.planned_at = utcnow()
         session.add(campaign)
-        state = campaign.state
-    if state == CampaignState.sending:
-        kick(settings, campaign_id)
+        if campaign.state == CampaignState.sending:
+            kick(session, campaign_id)
     return added
 
 
-def start_sending(session: Session, campaign_id: int, settings: Settings | None = None) -> bool:
-    """For callers that inserted their own deliveries: flip to sending, wake the senders on commit."""
-    now = utcnow()
-    result = session.execute(
-        update(Campaign).where(Campaign.id == campaign_id,
-                               Campaign.state.in_([CampaignState.draft, CampaignState.scheduled]))
-        .values(state=CampaignState.sending, started_at=now, planned_at=now, updated_at=now)
-    )
-    started = result.rowcount == 1
-    if started and settings is not None:
-        event.listen(session, "after_commit", lambda _s: kick(settings, campaign_id), once=True)
-    return started
-
-
-def kick(settings: Settings, campaign_id: int, n: int = SEND_TASKS_PER_CAMPAIGN) -> None:
-    for _ in range(n):
-        if not enqueue(settings, SEND_TASK, campaign_id):
-            break
+start_sending = lifecycle.start_sending
+kick = lifecycle.kick
 
 
 # --- claiming ---------------------------------------------------------------------------------
@@ -224,9 +209,8 @@ def message_id_for(secret: str, domain: str, campaign_id: int, delivery_id: int)
 
 
 def backoff(attempts: int) -> dt.timedelta:
-    """Exponential with jitter, 2 s doubling up to an hour; kept in next_attempt_at, not the broker."""
-    ceiling = min(3600.0, 2.0 * 2 ** max(0, attempts - 1))
-    return dt.timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+    """2 s doubling up to an hour (crm.backoff: full jitter); kept in next_attempt_at, not the broker."""
+    return retry_delay(attempts, base=2.0)
 
 
 class CampaignSender:
@@ -287,10 +271,6 @@ class CampaignSender:
 def content_items(session: Session, ids: list[int] | None) -> list[dict[str, Any]]:
     if not ids:
         return []
-    try:
-        from crm.content.models import ContentItem  # type: ignore[import-not-found]
-    except ImportError:
-        return []
     rows = session.scalars(select(ContentItem).where(ContentItem.id.in_(ids)))
     by_id = {r.id: _item(r) for r in rows}
     return [by_id[i] for i in ids if i in by_id]
@@ -313,10 +293,6 @@ def digest_items(session: Session, campaign_id: int, contact_ids: list[int],
     since the renderer adds language-dependent fields to them.
     """
     out: dict[int, list[dict[str, Any]]] = {c: [] for c in contact_ids}
-    try:
-        from crm.content.models import ContentItem
-    except ImportError:
-        return out
     cache = {} if cache is None else cache
     rows = session.execute(
         select(DigestItem.contact_id, DigestItem.content_id)
@@ -587,6 +563,15 @@ def finish_if_done(session: Session, campaign_id: int) -> bool:
     return result.rowcount == 1
 
 
+def send_and_hand_over(settings: Settings, campaign_id: int) -> SendSummary:
+    """The send task: send for a while, then (if rows remain) wake one fresh task to go on."""
+    summary = send_some(settings, campaign_id)
+    if summary.has_more:
+        with session_scope(settings) as session:
+            kick(session, campaign_id, 1)
+    return summary
+
+
 # --- the sweep --------------------------------------------------------------------------------
 
 
@@ -603,8 +588,6 @@ class SweepSummary:
 
 
 def sweep(settings: Settings, *, plan_grace: dt.timedelta = dt.timedelta(seconds=20)) -> SweepSummary:
-    from crm.campaigns import service
-
     out = SweepSummary()
     now = utcnow()
     with session_scope(settings) as session:
@@ -612,10 +595,9 @@ def sweep(settings: Settings, *, plan_grace: dt.timedelta = dt.timedelta(seconds
             Campaign.state == CampaignState.scheduled, Campaign.send_at <= now)))
     for cid in due:
         with session_scope(settings) as session:
-            started = service.start(session, cid, from_states=(CampaignState.scheduled,))
-        if started:
-            out.started.append(cid)
-            enqueue(settings, PLAN_TASK, cid)
+            if lifecycle.start(session, cid, from_states=(CampaignState.scheduled,)):
+                out.started.append(cid)
+                publish(session, PLAN_TASK, cid)
     with session_scope(settings) as session:
         # Leases of dead workers: back to the queue (claims take them too; this keeps stats honest).
         out.reclaimed = session.execute(
@@ -639,11 +621,10 @@ def sweep(settings: Settings, *, plan_grace: dt.timedelta = dt.timedelta(seconds
                 Delivery.campaign_id == cid, Delivery.status == DeliveryStatus.sending, Delivery.lease_until >= now)))
             if not busy and has_claimable(session, cid):
                 out.kicked.append(cid)
-    for cid in unplanned:
-        out.replanned.append(cid)
-        enqueue(settings, PLAN_TASK, cid)
-    for cid in out.kicked:
-        kick(settings, cid, 1)
+                kick(session, cid, 1)
+        for cid in unplanned:
+            out.replanned.append(cid)
+            publish(session, PLAN_TASK, cid)
     return out
 
 

@@ -10,19 +10,28 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, or_, select, update
 from sqlmodel import Session
 
+from crm.backoff import backoff as retry_delay
 from crm.config import Settings
 from crm.contacts import service as contacts
 from crm.contacts.models import ContactStatus
 from crm.db import insert_ignore, session_scope, utcnow
-from crm.mail import Outgoing, PermanentMailError, Sender, TransientMailError, new_message_id, render
+from crm.mail import (
+    Outgoing,
+    PermanentMailError,
+    Sender,
+    TransientMailError,
+    make_sender,
+    new_message_id,
+    render,
+)
 from crm.outbox.models import OutboxMessage, OutboxState
+from crm.queue import publish_outbox
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +52,10 @@ def queue(
     language: str = "en",
     dedupe_key: str | None = None,
 ) -> int | None:
-    """Add a message to the outbox in the caller's transaction; None if dedupe_key was used already."""
+    """Add a message to the outbox in the caller's transaction; None if dedupe_key was used already.
+
+    The send task is published when that transaction commits (crm.queue), so no caller wakes it.
+    """
     now = utcnow()
     row = {
         "template": template, "to_address": to, "context": context, "contact_id": contact_id,
@@ -54,10 +66,13 @@ def queue(
         # A Core INSERT ... RETURNING id: no ORM object to build, track and flush for a row nobody
         # reads back here. Pending ORM changes still go first, as they did with the flush.
         session.flush()
-        return session.scalar(_OUTBOX_INSERT, row)
-    if not insert_ignore(session, OutboxMessage, row, ["dedupe_key"]):
+        message_id = session.scalar(_OUTBOX_INSERT, row)
+    elif insert_ignore(session, OutboxMessage, row, ["dedupe_key"]):
+        message_id = session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key))
+    else:
         return None
-    return session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key))
+    publish_outbox(session, [message_id])  # the worker is woken when the caller commits
+    return message_id
 
 
 @dataclass(frozen=True)
@@ -124,9 +139,8 @@ def deliver(settings: Settings, sender: Sender, message_id: int) -> DeliveryResu
 
 
 def backoff(attempts: int) -> dt.timedelta:
-    """Exponential with full jitter, 30 s up to an hour."""
-    ceiling = min(3600, 30 * 2 ** max(0, attempts - 1))
-    return dt.timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+    """30 s doubling up to an hour (crm.backoff: full jitter)."""
+    return retry_delay(attempts, base=30.0)
 
 
 def _after_failure(settings: Settings, message_id: int, attempts: int, error: str, *, permanent: bool
@@ -174,3 +188,30 @@ def mark_enqueued(session: Session, ids: list[int]) -> None:
     if ids:
         session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(enqueued_at=utcnow()))
 
+
+
+# --- the worker's entry points ----------------------------------------------------------------
+
+
+def deliver_one(settings: Settings, message_id: int) -> str:
+    """One message over a fresh connection: the send task's whole job; returns the outcome."""
+    sender = make_sender(settings)
+    try:
+        return deliver(settings, sender, message_id).outcome
+    finally:
+        sender.close()
+
+
+def sweep(settings: Settings) -> dict[str, Any]:
+    """Send what the broker never delivered (it was down, or a worker died mid-lease), over one connection."""
+    with session_scope(settings) as session:
+        ids = due(session)
+    outcomes: dict[str, int] = {}
+    sender = make_sender(settings)
+    try:
+        for message_id in ids:
+            outcome = deliver(settings, sender, message_id).outcome
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    finally:
+        sender.close()
+    return {"due": len(ids), **outcomes}

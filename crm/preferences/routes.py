@@ -8,7 +8,6 @@ from typing import Any, TypeVar
 
 from anyio import to_thread
 from litestar import Controller, HttpMethod, Request, Response, get, post, put, route
-from litestar.background_tasks import BackgroundTask
 from sqlmodel import Session
 
 from crm.contacts.models import Contact
@@ -17,7 +16,6 @@ from crm.errors import Invalid
 from crm.http import db, error_body, request_meta, settings_of
 from crm.pages.render import page, pick_language
 from crm.preferences import service, views
-from crm.queue import enqueue_outbox
 from crm.tokens import Purpose
 
 PUBLIC_BODY_LIMIT = 64 * 1024
@@ -41,13 +39,10 @@ def link_problem_page(request: Req, problem: service.LinkProblem) -> Response[st
 def _html(request: Req, fn: Callable[[], tuple[str, dict[str, Any], str, list[int], int]]) -> Response[str]:
     """Run a page's work in one transaction (committed before answering); a bad link gets the plain page."""
     try:
-        name, ctx, language, ids, status = fn()
+        name, ctx, language, _ids, status = fn()
     except service.LinkProblem as exc:
         return link_problem_page(request, exc)
-    response = page(name, ctx, language=language, status_code=status)
-    if ids:
-        response.background = BackgroundTask(enqueue_outbox, settings_of(request), ids)
-    return response
+    return page(name, ctx, language=language, status_code=status)
 
 
 async def _in_thread(fn: Callable[[], T]) -> T:
@@ -158,8 +153,7 @@ class PreferencesApiController(Controller):
                         "check_inbox": result.check_inbox}
         except service.LinkProblem as exc:
             return self._problem(exc)
-        return Response(body, headers={"Cache-Control": "no-store"},
-                        background=BackgroundTask(enqueue_outbox, settings, result.outbox_ids))
+        return Response(body, headers={"Cache-Control": "no-store"})
 
 
 class UnsubscribeController(Controller):
@@ -220,9 +214,7 @@ class LinkController(Controller):
                 return service.send_fresh_link(session, settings, data.get("email"))
 
         try:
-            ids = await _in_thread(work)
+            await _in_thread(work)
         except Invalid:
             return page("resend.html", {"done": False, "error": True}, language=language, status_code=400)
-        response = page("resend.html", {"done": True, "error": False}, language=language)
-        response.background = BackgroundTask(enqueue_outbox, settings, ids)
-        return response
+        return page("resend.html", {"done": True, "error": False}, language=language)

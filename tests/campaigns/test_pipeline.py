@@ -310,7 +310,7 @@ def test_digest_deliveries_planned_elsewhere_get_their_own_items_newest_first(se
                    DigestItem(campaign_id=camp.id, contact_id=a.id, content_id=new.id),
                    DigestItem(campaign_id=camp.id, contact_id=b.id, content_id=old.id),
                    Delivery(campaign_id=camp.id, contact_id=a.id), Delivery(campaign_id=camp.id, contact_id=b.id)])
-        assert pipeline.start_sending(s, camp.id, settings)
+        assert pipeline.start_sending(s, camp.id)
         cid = camp.id
     run_until_done(settings, cid)
     by_to = {str(m["To"]).strip("<>"): text_of(m) for m in MemorySender.outbox}
@@ -325,7 +325,7 @@ def test_context_extras_hook_adds_per_recipient_links(settings):
     def extras(session: Any, settings: Any, campaign: Campaign) -> Any:
         return lambda p: {"respond": f"https://example.org/respond/{p.contact_id}"}
 
-    pipeline.register_context_extras("opportunity", extras)
+    previous, pipeline.CONTEXT_EXTRAS["opportunity"] = pipeline.CONTEXT_EXTRAS["opportunity"], extras
     try:
         with session_scope(settings) as s:
             c = make_contact(s, email="v@example.org", lists={"volunteer-updates": "confirmed"})
@@ -341,7 +341,7 @@ def test_context_extras_hook_adds_per_recipient_links(settings):
         assert f"https://example.org/respond/{contact_id}" in text_of(msg)
         assert Person  # the type the hook receives
     finally:
-        pipeline.CONTEXT_EXTRAS.pop("opportunity", None)
+        pipeline.CONTEXT_EXTRAS["opportunity"] = previous
 
 
 def test_the_sweep_starts_a_scheduled_campaign_when_it_is_due(settings):

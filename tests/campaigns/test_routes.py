@@ -122,6 +122,7 @@ def test_stats_count_in_sql(client, auth, settings):
     pipeline.plan(settings, cid)
     pipeline.send_some(settings, cid)
     stats = client.get(f"/api/v1/campaigns/{cid}/stats", headers=auth("viewer")).json()
+    assert stats.pop("state") == client.get(f"/api/v1/campaigns/{cid}", headers=auth("viewer")).json()["state"]
     assert stats == {"recipients": 4, "queued": 0, "sent": 4, "failed": 0, "bounced": 0, "unsubscribed": 0,
                      "opened": 0, "clicked": 0, "skipped": 0, "cancelled": 0}
     # Engagement through the signed links in the email itself.
