@@ -75,8 +75,6 @@ requires_editor = _role_guard(StaffRole.editor)
 requires_admin = _role_guard(StaffRole.admin)
 
 
-async def provide_staff(request: Request[Any, Any, Any]) -> Staff:
-    return current_staff(request)
 
 
 # --- errors -----------------------------------------------------------------------------------

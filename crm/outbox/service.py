@@ -184,9 +184,6 @@ def due(session: Session, *, limit: int = 500, grace: dt.timedelta = dt.timedelt
     ))
 
 
-def mark_enqueued(session: Session, ids: list[int]) -> None:
-    if ids:
-        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(enqueued_at=utcnow()))
 
 
 
