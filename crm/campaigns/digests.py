@@ -28,7 +28,6 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     and_,
@@ -64,7 +63,7 @@ from crm.contacts.models import (
     SubscriptionState,
 )
 from crm.content.models import ContentItem, ContentTopic
-from crm.db import UTCDateTime, is_postgres, utcnow
+from crm.db import UTCDateTime, is_postgres, today, utcnow
 from crm.errors import Invalid, NotFound
 from crm.mail import LANGUAGES, base_context
 from crm.volunteers.models import Volunteer
@@ -192,7 +191,7 @@ def _lock(session: Session, frequency: str) -> None:
 
 def local_date(settings: Settings, now: dt.datetime) -> dt.date:
     """The charity's calendar day: names runs, and ends pauses (a date the person picked)."""
-    return now.astimezone(ZoneInfo(settings.timezone)).date()
+    return today(settings, now)
 
 
 def run_name(settings: Settings, frequency: str, now: dt.datetime) -> str:

@@ -20,7 +20,7 @@ from crm.campaigns.models import Campaign, CampaignKind, CampaignState, Delivery
 from crm.config import Settings
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact, ContactStatus, ListKey
-from crm.db import insert_ignore, is_postgres, utcnow
+from crm.db import insert_ignore, is_postgres, today, utcnow
 from crm.errors import Conflict
 from crm.links import url_for
 from crm.mail import LANGUAGES
@@ -80,7 +80,7 @@ def notify(session: Session, settings: Settings, opportunity_id: int, actor: str
     """
     opp = opportunities.get(session, opportunity_id)
     assert opp.id is not None
-    if opp.ends_on is not None and opp.ends_on < utcnow().date():
+    if opp.ends_on is not None and opp.ends_on < today(settings):
         raise Conflict(f"opportunity {opp.id} ended on {opp.ends_on.isoformat()}; nobody is invited to it now",
                        fields={"ends_on": "in the past"})
     if is_postgres(session):

@@ -11,7 +11,7 @@ from litestar import Controller, HttpMethod, Request, Response, get, post, put, 
 from sqlmodel import Session
 
 from crm.contacts.models import Contact
-from crm.db import utcnow
+from crm.db import today
 from crm.errors import Invalid
 from crm.http import db, error_body, request_meta, settings_of
 from crm.pages.render import page, pick_language
@@ -23,8 +23,8 @@ T = TypeVar("T")
 Req = Request[Any, Any, Any]
 
 
-def _today() -> dt.date:
-    return utcnow().date()
+def _today(request: Req) -> dt.date:
+    return today(settings_of(request))
 
 
 def _status(problem: service.LinkProblem) -> int:
@@ -91,7 +91,7 @@ class PreferencesController(Controller):
     @get("/{token:str}", sync_to_thread=True)
     def show(self, request: Req, token: str) -> Response[str]:
         return _person_page(request, token, "preferences", lambda session, contact: (
-            "preferences.html", views.preferences_page(session, contact, request.url.path, _today()), [], 200))
+            "preferences.html", views.preferences_page(session, contact, request.url.path, _today(request)), [], 200))
 
     @post("/{token:str}", status_code=200)
     async def save(self, request: Req, token: str) -> Response[str]:
@@ -103,15 +103,15 @@ class PreferencesController(Controller):
             origin = service.origin_of("preferences", meta)
             if (data.get("action") or ["save"])[0] == "unsubscribe-all":
                 changes = service.unsubscribe_everything(session, settings, contact, origin)
-                return "preferences.html", views.preferences_page(session, contact, path, _today(),
+                return "preferences.html", views.preferences_page(session, contact, path, _today(request),
                                                                   changes=changes), [], 200
             try:
-                update = service.parse_form(session, contact, data, _today())
+                update = service.parse_form(session, contact, data, _today(request))
             except Invalid as exc:
-                return "preferences.html", views.preferences_page(session, contact, path, _today(),
+                return "preferences.html", views.preferences_page(session, contact, path, _today(request),
                                                                   errors=exc.fields), [], 400
             result = service.save(session, settings, contact, update, origin)
-            ctx = views.preferences_page(session, contact, path, _today(), result=result)
+            ctx = views.preferences_page(session, contact, path, _today(request), result=result)
             return "preferences.html", ctx, result.outbox_ids, 200
 
         return await _in_thread(lambda: _person_page(request, token, "preferences", build))
@@ -145,7 +145,7 @@ class PreferencesApiController(Controller):
         try:
             with db(request) as session:
                 contact = service.contact_from_token(session, settings, token, "preferences")
-                update = service.parse_json(session, contact, data, _today())
+                update = service.parse_json(session, contact, data, _today(request))
                 result = service.save(session, settings, contact, update,
                                       service.origin_of("preferences", request_meta(request)))
                 body = {**service.preferences_of(session, contact),

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from crm.config import Settings
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact, ContactStatus
-from crm.db import keyset_page, utcnow
+from crm.db import keyset_page, today, utcnow
 from crm.errors import Invalid, NotFound
 from crm.volunteers.models import (
     Opportunity,
@@ -172,7 +172,7 @@ def match_condition(opp: Opportunity, prefix_length: int, today: dt.date) -> Col
 
 def matches_query(settings: Settings, opp: Opportunity) -> Select[tuple[Volunteer, Contact]]:
     return (select(Volunteer, Contact).join(Contact, Contact.id == Volunteer.contact_id)
-            .where(match_condition(opp, settings.match_postal_prefix, utcnow().date())))
+            .where(match_condition(opp, settings.match_postal_prefix, today(settings))))
 
 
 def matches(session: Session, settings: Settings, opportunity_id: int, after_id: int | None, limit: int
