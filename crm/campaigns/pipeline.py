@@ -57,7 +57,8 @@ from crm.campaigns.models import Campaign, CampaignKind, CampaignState, Delivery
 from crm.campaigns.ratelimit import Pacer, limiter_for
 from crm.config import Settings
 from crm.contacts import service as contacts
-from crm.contacts.models import Contact, ContactStatus
+from crm.contacts.bounces import bounce
+from crm.contacts.models import Contact
 from crm.content.models import ContentItem
 from crm.db import get_engine, is_postgres, session_scope, utcnow
 from crm.mail import LANGUAGES, Outgoing, PermanentMailError, Sender, TransientMailError, make_sender
@@ -411,23 +412,13 @@ def _permanent(session: Session, person: Person, exc: PermanentMailError, summar
         summary.failed += 1
     elif exc.recipient:
         _mark(session, person.delivery_id, status=DeliveryStatus.bounced, error=error, bounced_at=now)
-        bounce_contact(session, person.contact_id, "bounced")
+        bounce(session, person.contact_id, "bounced")
         summary.bounced += 1
     else:
         _mark(session, person.delivery_id, status=DeliveryStatus.failed, error=error)
         summary.failed += 1
 
 
-def bounce_contact(session: Session, contact_id: int, reason: str) -> None:
-    """Suppress the address and mark the contact (hard bounce or complaint)."""
-    contact = session.get(Contact, contact_id)
-    if contact is None or contact.email_key is None:
-        return
-    contacts.suppress(session, contact.email_key, reason)
-    status = ContactStatus.complained if reason == "complained" else ContactStatus.bounced
-    if contact.status == ContactStatus.active or (status == ContactStatus.complained
-                                                 and contact.status == ContactStatus.bounced):
-        contacts.mark_status(session, contact_id, status)
 
 
 def send_some(settings: Settings, campaign_id: int, sender: Sender | None = None, *,

@@ -18,8 +18,7 @@ from sqlmodel import Session
 
 from crm.backoff import backoff as retry_delay
 from crm.config import Settings
-from crm.contacts import service as contacts
-from crm.contacts.models import ContactStatus
+from crm.contacts import bounces
 from crm.db import insert_ignore, session_scope, utcnow
 from crm.mail import (
     Outgoing,
@@ -127,7 +126,7 @@ def deliver(settings: Settings, sender: Sender, message_id: int) -> DeliveryResu
         # A refused address (5.1.x) is the person's; a policy refusal (5.7.x) is about us, not them.
         if exc.recipient and not exc.is_policy and contact_id is not None:
             with session_scope(settings) as session:
-                _hard_bounce(session, contact_id)
+                bounces.bounce(session, contact_id)  # the one bounce rule
         return _after_failure(settings, message_id, attempts, str(exc), permanent=True)
 
     with session_scope(settings) as session:
@@ -159,14 +158,6 @@ def _after_failure(settings: Settings, message_id: int, attempts: int, error: st
     return DeliveryResult(message_id, "failed" if give_up else "retry")
 
 
-def _hard_bounce(session: Session, contact_id: int) -> None:
-    from crm.contacts.models import Contact
-
-    contact = session.get(Contact, contact_id)
-    if contact is None or contact.email_key is None:
-        return
-    contacts.suppress(session, contact.email_key, "bounced")
-    contacts.mark_status(session, contact_id, ContactStatus.bounced)
 
 
 def due(session: Session, *, limit: int = 500, grace: dt.timedelta = dt.timedelta(seconds=10)) -> list[int]:
