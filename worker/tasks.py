@@ -12,7 +12,7 @@ from typing import Any
 from celery import current_app, shared_task
 from celery.signals import worker_ready
 
-from crm.campaigns import digests, pipeline
+from crm.campaigns import digests, pipeline, planning, sweep
 from crm.config import Settings
 from crm.contacts import importer
 from crm.db import session_scope
@@ -68,7 +68,7 @@ def sweep_jobs() -> dict[str, Any]:
 
 @shared_task(name="worker.tasks.plan_campaign", acks_late=True)
 def plan_campaign(campaign_id: int) -> dict[str, Any]:
-    return {"campaign_id": campaign_id, "planned": pipeline.plan(_settings(), campaign_id)}
+    return {"campaign_id": campaign_id, "planned": planning.plan(_settings(), campaign_id)}
 
 
 @shared_task(name="worker.tasks.send_campaign", acks_late=True)
@@ -79,7 +79,7 @@ def send_campaign(campaign_id: int) -> dict[str, Any]:
 
 @shared_task(name="worker.tasks.sweep_campaigns", acks_late=True)
 def sweep_campaigns() -> dict[str, Any]:
-    return pipeline.sweep(_settings()).as_dict()
+    return sweep.sweep(_settings()).as_dict()
 
 
 @worker_ready.connect

@@ -1,26 +1,20 @@
-"""The sending pipeline: plan, claim, send, sweep. The delivery rows are its only memory.
+"""The sending pipeline: claim, send, record. The delivery rows are its only memory.
 
-Entry points (the worker's tasks are one line around each):
-- `plan(settings, campaign_id)`: one INSERT ... SELECT ... ON CONFLICT DO NOTHING of every
-  eligible recipient (never loaded into Python), then `planned_at`, then wake-up calls.
-- `start_sending(session, campaign_id)`: for pipelines that plan their own
-  deliveries (digests, volunteer opportunities): insert `Campaign` and `Delivery` rows (status
-  `queued`) in your transaction, call this in the same transaction; it flips the campaign to
-  `sending`, marks it planned, and queues the send tasks once your transaction commits.
+Its neighbours: `planning.plan` inserts the deliveries, `lifecycle.start_sending` starts a campaign
+whose caller inserted its own (digests, invitations), `sweep.sweep` is the beat's safety net.
+
 - `send_some(settings, campaign_id)`: claim a batch (PostgreSQL: FOR UPDATE SKIP LOCKED with
   a lease; SQLite: the same conditional UPDATE, serialised by BEGIN IMMEDIATE), re-check each
   person just before their message (unsubscribed, paused, cancelled -> nothing goes), send the
   batch over one SMTP connection, commit each row as it is answered. A worker killed mid-batch
   leaves rows `sending` whose lease expires; they go back to the queue, so at most the one
   message in flight (answered 250 but not yet committed) can go twice.
-- `sweep(settings)`: the beat's safety net: expired leases, lost plan or send tasks, scheduled
-  campaigns that are due, campaigns with nothing left (-> `sent`). The broker is a wake-up
-  call only: a lost or duplicated task changes nothing.
 
 Per-kind template context: `CONTEXT_EXTRAS[kind]` (listed below, not registered by imports) is
-`fn(session, settings, campaign) -> (Person -> {name: url})` and adds per-recipient links (e.g. the opportunity's "respond" link, available to
-templates as `links.respond`). A digest delivery's `items` are read from digest_item joined to
-content_item for (campaign, contact), newest first.
+`fn(session, settings, campaign) -> (Person -> {name: url})` and adds per-recipient links (e.g.
+the opportunity's "respond" link, available to templates as `links.respond`). A digest
+delivery's `items` are read from digest_item joined to content_item for (campaign, contact),
+newest first.
 """
 
 from __future__ import annotations
@@ -31,12 +25,12 @@ import hmac
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parseaddr
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, exists, func, literal, or_, select, text, true, update
+from sqlalchemy import and_, bindparam, case, exists, func, or_, select, text, update
 from sqlmodel import Session
 
 from crm.backoff import backoff as retry_delay
@@ -62,8 +56,7 @@ from crm.contacts.models import Contact
 from crm.content.models import ContentItem
 from crm.db import get_engine, is_postgres, session_scope, utcnow
 from crm.mail import LANGUAGES, Outgoing, PermanentMailError, Sender, TransientMailError, make_sender
-from crm.queue import PLAN_CAMPAIGN, SEND_CAMPAIGN, publish
-from crm.segments.models import Segment
+from crm.queue import PLAN_CAMPAIGN, SEND_CAMPAIGN
 
 log = logging.getLogger(__name__)
 
@@ -80,67 +73,6 @@ CONTEXT_EXTRAS: dict[str, ContextExtras] = {
     CampaignKind.digest: digest_extras,
     CampaignKind.opportunity: invite_extras,
 }
-
-
-# --- planning ---------------------------------------------------------------------------------
-
-
-def segment_rules(session: Session, segment_id: int | None) -> dict[str, Any] | None:
-    if segment_id is None:
-        return None
-    seg = session.get(Segment, segment_id)
-    return getattr(seg, "rules", None) if seg is not None else None
-
-
-def plan_deliveries(session: Session, campaign: Campaign) -> int:
-    """INSERT ... SELECT the audience; a second run (or two at once) adds nobody twice."""
-    from crm.segments.service import audience
-
-    assert campaign.id is not None
-    ids = audience(segment_rules(session, campaign.segment_id), campaign.list).subquery()
-    # The WHERE is for SQLite, whose parser otherwise reads ON CONFLICT as a join constraint.
-    src = select(literal(campaign.id), ids.c.id, literal(DeliveryStatus.queued.value), literal(0)).where(true())
-    if is_postgres(session):
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    stmt = dialect_insert(Delivery.__table__).from_select(  # type: ignore[attr-defined]
-        ["campaign_id", "contact_id", "status", "attempts"], src
-    ).on_conflict_do_nothing(index_elements=["campaign_id", "contact_id"])
-    before = _count(session, campaign.id)
-    session.execute(stmt)
-    # rowcount of INSERT ... SELECT is not reported by every driver: count instead.
-    return _count(session, campaign.id) - before
-
-
-def _count(session: Session, campaign_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(Delivery).where(Delivery.campaign_id == campaign_id)) or 0
-
-
-def plan(settings: Settings, campaign_id: int) -> int:
-    """Plan a launched campaign once; safe to run again (a redelivered task, the sweep)."""
-    with session_scope(settings) as session:
-        campaign = session.get(Campaign, campaign_id)
-        if campaign is None or campaign.planned_at is not None:
-            return 0
-        if campaign.state not in (CampaignState.sending, CampaignState.paused):
-            return 0
-        if is_postgres(session):
-            # Two plans at once would both insert; the lock makes the second wait and then see planned_at.
-            session.execute(select(Campaign.id).where(Campaign.id == campaign_id).with_for_update())
-            session.refresh(campaign)
-            if campaign.planned_at is not None:
-                return 0
-        added = plan_deliveries(session, campaign) if campaign.kind == CampaignKind.campaign else 0
-        campaign.planned_at = utcnow()
-        session.add(campaign)
-        if campaign.state == CampaignState.sending:
-            kick(session, campaign_id)
-    return added
-
-
-start_sending = lifecycle.start_sending
-kick = lifecycle.kick
 
 
 # --- claiming ---------------------------------------------------------------------------------
@@ -559,64 +491,8 @@ def send_and_hand_over(settings: Settings, campaign_id: int) -> SendSummary:
     summary = send_some(settings, campaign_id)
     if summary.has_more:
         with session_scope(settings) as session:
-            kick(session, campaign_id, 1)
+            lifecycle.kick(session, campaign_id, 1)
     return summary
-
-
-# --- the sweep --------------------------------------------------------------------------------
-
-
-@dataclass
-class SweepSummary:
-    started: list[int] = field(default_factory=list)
-    replanned: list[int] = field(default_factory=list)
-    kicked: list[int] = field(default_factory=list)
-    finished: list[int] = field(default_factory=list)
-    reclaimed: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def sweep(settings: Settings, *, plan_grace: dt.timedelta = dt.timedelta(seconds=20)) -> SweepSummary:
-    out = SweepSummary()
-    now = utcnow()
-    with session_scope(settings) as session:
-        due = list(session.scalars(select(Campaign.id).where(
-            Campaign.state == CampaignState.scheduled, Campaign.send_at <= now)))
-    for cid in due:
-        with session_scope(settings) as session:
-            if lifecycle.start(session, cid, from_states=(CampaignState.scheduled,)):
-                out.started.append(cid)
-                publish(session, PLAN_TASK, cid)
-    with session_scope(settings) as session:
-        # Leases of dead workers: back to the queue (claims take them too; this keeps stats honest).
-        out.reclaimed = session.execute(
-            update(Delivery).where(Delivery.status == DeliveryStatus.sending, Delivery.lease_until < now)
-            .values(status=DeliveryStatus.queued, lease_until=None)).rowcount or 0
-        # A cancelled campaign's rows that a dead worker held never go either.
-        session.execute(update(Delivery).where(
-            Delivery.status == DeliveryStatus.queued,
-            Delivery.campaign_id.in_(select(Campaign.id).where(Campaign.state == CampaignState.cancelled)))
-            .values(status=DeliveryStatus.cancelled))
-        unplanned = list(session.scalars(select(Campaign.id).where(
-            Campaign.state.in_([CampaignState.sending, CampaignState.paused]), Campaign.planned_at.is_(None),
-            or_(Campaign.started_at.is_(None), Campaign.started_at < now - plan_grace))))
-        sending = list(session.scalars(select(Campaign.id).where(
-            Campaign.state == CampaignState.sending, Campaign.planned_at.is_not(None))))
-        for cid in sending:
-            if finish_if_done(session, cid):
-                out.finished.append(cid)
-                continue
-            busy = session.scalar(select(exists().where(
-                Delivery.campaign_id == cid, Delivery.status == DeliveryStatus.sending, Delivery.lease_until >= now)))
-            if not busy and has_claimable(session, cid):
-                out.kicked.append(cid)
-                kick(session, cid, 1)
-        for cid in unplanned:
-            out.replanned.append(cid)
-            publish(session, PLAN_TASK, cid)
-    return out
 
 
 def counts(session: Session, campaign_id: int) -> dict[str, int]:

@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from crm.campaigns import pipeline
 from crm.campaigns.compose import Person, staff_template
-from crm.campaigns.lifecycle import get, illegal, move, refresh, start
+from crm.campaigns.lifecycle import get, illegal, kick, move, refresh, start
 from crm.campaigns.models import Campaign, CampaignKind, CampaignState, Delivery, DeliveryStatus
 from crm.config import Settings
 from crm.contacts import service as contacts
@@ -304,7 +304,7 @@ def wake(session: Session, campaign: Campaign) -> None:
     if campaign.planned_at is None:
         publish(session, pipeline.PLAN_TASK, campaign.id)
     else:
-        pipeline.kick(session, campaign.id)
+        kick(session, campaign.id)
 
 
 # --- rendering checks and test sends ----------------------------------------------------------
