@@ -399,6 +399,22 @@ def send_some(settings: Settings, campaign_id: int, sender: Sender | None = None
     return summary
 
 
+def _retry_later(session: Session, person: Person, exc: TransientMailError, summary: SendSummary) -> None:
+    attempts = session.scalar(select(Delivery.attempts).where(Delivery.id == person.delivery_id)) or 1
+    give_up = attempts >= MAX_ATTEMPTS
+    _mark(session, person.delivery_id, status=DeliveryStatus.failed if give_up else DeliveryStatus.queued,
+          next_attempt_at=utcnow() + backoff(attempts), error=str(exc)[:1000])
+    session.commit()
+    summary.failed += give_up
+    summary.retry += not give_up
+
+
+def _hand_back(session: Session, ids: list[int]) -> None:
+    session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.sending)
+                    .values(status=DeliveryStatus.queued, lease_until=None, next_attempt_at=utcnow() + backoff(1)))
+    session.commit()
+
+
 def _send_batch(settings: Settings, session: Session, recorder: Recorder, prepared: CampaignSender,
                 sender: Sender, ids: list[int], pacer: Pacer, deadline: float, summary: SendSummary) -> str | None:
     people, ineligible = _people(session, prepared, ids)
@@ -442,21 +458,10 @@ def _send_batch(settings: Settings, session: Session, recorder: Recorder, prepar
                 sender.send(outgoing.build(settings.mail_from))
         except TransientMailError as exc:
             transient_in_a_row += 1
-            attempts = session.scalar(select(Delivery.attempts).where(Delivery.id == person.delivery_id)) or 1
-            give_up = attempts >= MAX_ATTEMPTS
-            _mark(session, person.delivery_id,
-                  status=DeliveryStatus.failed if give_up else DeliveryStatus.queued,
-                  next_attempt_at=utcnow() + backoff(attempts), error=str(exc)[:1000])
-            session.commit()
-            summary.failed += give_up
-            summary.retry += not give_up
+            _retry_later(session, person, exc, summary)
             if transient_in_a_row >= 3:
                 # The relay is down or refusing: hand the rest back rather than hammer it.
-                session.execute(update(Delivery).where(Delivery.id.in_(rest[1:]),
-                                                       Delivery.status == DeliveryStatus.sending)
-                                .values(status=DeliveryStatus.queued, lease_until=None,
-                                        next_attempt_at=utcnow() + backoff(1)))
-                session.commit()
+                _hand_back(session, rest[1:])
                 return "transient"
             continue
         except PermanentMailError as exc:
