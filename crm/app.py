@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
+from litestar.di import Provide
 from litestar.middleware.rate_limit import RateLimitConfig, RateLimitMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -15,8 +16,11 @@ from litestar.static_files import create_static_files_router
 from litestar.stores.memory import MemoryStore
 from litestar.stores.registry import StoreRegistry
 
+from crm import queue
 from crm.campaigns.digest_routes import DigestController
+from crm.campaigns.invitation_routes import InvitationController, RespondController
 from crm.campaigns.routes import BounceWebhookController, CampaignController, TrackingController
+from crm.celery_publisher import CeleryPublisher
 from crm.config import Settings, get_settings
 from crm.contacts.routes import ContactController
 from crm.content.routes import ContentController
@@ -33,9 +37,10 @@ from crm.preferences.routes import (
     PreferencesController,
     UnsubscribeController,
 )
+from crm.privacy import service as privacy
 from crm.segments.routes import SegmentController
 from crm.staff.routes import AuditController, StaffController
-from crm.volunteers.routes import OpportunityController, RespondController, VolunteerController
+from crm.volunteers.routes import OpportunityController, VolunteerController
 from crm.webhooks.routes import WebhookEndpointController
 
 STATIC_DIR = Path(__file__).parent / "pages" / "static"
@@ -76,8 +81,14 @@ def _stores(settings: Settings) -> StoreRegistry:
     return StoreRegistry(default_factory=lambda _name: MemoryStore())
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def _privacy() -> Any:
+    return privacy
+
+
+def create_app(settings: Settings | None = None, publisher: queue.Publisher | None = None) -> Litestar:
+    """The API; `publisher` (tests: a MemoryPublisher) replaces the Celery one for this process."""
     settings = settings or get_settings()
+    queue.install(publisher or CeleryPublisher(settings))
     settings.resolved_secret("secret_key")  # fail (or generate) at startup, not at the first email
     rate_limit = RateLimitConfig(
         rate_limit=("minute", settings.form_rate_limit),
@@ -90,7 +101,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     cors = CORSConfig(allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "PUT", "OPTIONS"],
                       allow_headers=["content-type", "authorization"], max_age=600)
     staff_api = Router(path="/", security=[{BEARER: []}], route_handlers=[
-        ContactController, VolunteerController, OpportunityController, DonationInquiryController,
+        ContactController, VolunteerController, OpportunityController, InvitationController, DonationInquiryController,
         CampaignController, SegmentController, ContentController, DigestController,
         JobController, TemplateController, AuditController, StaffController, WebhookEndpointController,
     ])
@@ -103,6 +114,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         cors_config=cors,
         guards=[ids_in_range],
+        dependencies={"privacy": Provide(_privacy, sync_to_thread=False)},
         exception_handlers=exception_handlers,
         stores=_stores(settings),
         openapi_config=_openapi_config(),

@@ -10,6 +10,8 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from crm import queue
+from crm.celery_publisher import CeleryPublisher
 from crm.config import ConfigError, Settings, get_settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -218,31 +220,17 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--email", required=True)
     token.set_defaults(func=cmd_staff_token)
 
-    for register in EXTENSIONS:
+    for register in _extensions():
         register(sub)
     return parser
 
 
-# Other domains add their subcommands here (demo, import, digest) without touching the core above.
-EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
+# Other domains' subcommands (import, demo, digest), listed here rather than appended by imports.
+def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
+    from crm import contacts_cli
+    from crm.campaigns import digest_cli
 
-
-def _digest_cli(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from crm.campaigns.digest_cli import register
-
-    register(sub)
-
-
-EXTENSIONS.append(_digest_cli)
-
-
-def _contacts_cli(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from crm.contacts.cli import register
-
-    register(sub)
-
-
-EXTENSIONS.append(_contacts_cli)
+    return [digest_cli.register, contacts_cli.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -253,6 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"crm: {exc}", file=sys.stderr)
         return 2
+    # Commands that commit work (digests, imports) wake the workers through the broker.
+    queue.install(CeleryPublisher(settings))
     return int(args.func(args, settings) or 0)
 
 

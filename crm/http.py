@@ -18,7 +18,7 @@ from sqlmodel import Session
 from crm.config import Settings
 from crm.db import session_scope
 from crm.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
-from crm.forms.service import RequestMeta
+from crm.origin import RequestMeta
 from crm.staff import service as staff_service
 from crm.staff.models import Staff, StaffRole
 
@@ -75,8 +75,6 @@ requires_editor = _role_guard(StaffRole.editor)
 requires_admin = _role_guard(StaffRole.admin)
 
 
-async def provide_staff(request: Request[Any, Any, Any]) -> Staff:
-    return current_staff(request)
 
 
 # --- errors -----------------------------------------------------------------------------------

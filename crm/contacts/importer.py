@@ -32,7 +32,6 @@ from crm.contacts.models import (
     ContactStatus,
     ContactTag,
     Frequency,
-    Language,
     ListKey,
     Role,
     Subscription,
@@ -44,6 +43,7 @@ from crm.errors import Invalid
 from crm.events import service as events
 from crm.jobs import service as jobs
 from crm.jobs.models import Job, JobState
+from crm.mail import LANGUAGES
 from crm.staff.service import audit
 
 KIND = "contacts-import"
@@ -55,7 +55,6 @@ YES = {"yes", "y", "true", "1", "x"}
 NO = {"", "no", "n", "false", "0"}
 LISTS = [k.value for k in ListKey]
 ROLES = [r.value for r in Role]
-LANGUAGES = [lang.value for lang in Language]
 
 Progress = Callable[[Job], None]
 

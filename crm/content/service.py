@@ -10,13 +10,12 @@ from sqlalchemy import delete, exists, select
 from sqlmodel import Session
 
 from crm.contacts import service as contacts
-from crm.contacts.models import Language
 from crm.content.models import ContentItem, ContentTopic
 from crm.db import insert_ignore, keyset_page, utcnow
 from crm.errors import Invalid, NotFound
+from crm.mail import LANGUAGES
 
 FIELDS = ("title", "url", "summary", "topics", "language", "published_at", "revised_at")
-LANGUAGES = [lang.value for lang in Language]
 
 
 def _datetime(value: Any, name: str) -> dt.datetime | None:

@@ -34,6 +34,7 @@ from crm.errors import Invalid
 from crm.events import service as events
 from crm.forms.models import FormSubmission
 from crm.links import person_links, url_for
+from crm.origin import RequestMeta
 from crm.outbox import service as outbox
 from crm.volunteers import service as volunteers
 
@@ -43,12 +44,6 @@ CONSENT_TEXTS = {
     "volunteer": "Yes, email me about volunteering with the charity. I can unsubscribe at any time.",
 }
 NO_MAIL_REASONS = ("bounced", "complained")  # suppressed addresses we do not even send transactional mail to
-
-
-@dataclass(frozen=True)
-class RequestMeta:
-    client_ip: str | None = None
-    user_agent: str | None = None
 
 
 @dataclass

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import random
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -19,12 +18,21 @@ from typing import Any
 from sqlalchemy import bindparam, exists, insert, literal_column, or_, select, update
 from sqlmodel import Session
 
+from crm.backoff import backoff as retry_delay
 from crm.config import Settings
-from crm.contacts import service as contacts
-from crm.contacts.models import ContactStatus
+from crm.contacts import bounces
 from crm.db import insert_ignore, session_scope, utcnow
-from crm.mail import Outgoing, PermanentMailError, Sender, TransientMailError, new_message_id, render
+from crm.mail import (
+    Outgoing,
+    PermanentMailError,
+    Sender,
+    TransientMailError,
+    make_sender,
+    new_message_id,
+    render,
+)
 from crm.outbox.models import OutboxMessage, OutboxState
+from crm.queue import publish_outbox
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +58,15 @@ def queue(
 
     per_window: mail a stranger can trigger by typing an address (confirm, welcome, acknowledgement,
     fresh link...) goes at most once per kind and address per FLOOD_WINDOW: see _queue_once_per_window.
+
+    The send task is published when that transaction commits (crm.queue), so no caller wakes it.
     """
     now = utcnow()
     if per_window:
-        return _queue_once_per_window(session, template, to, context, contact_id, language, now)
+        message_id = _queue_once_per_window(session, template, to, context, contact_id, language, now)
+        if message_id is not None:
+            publish_outbox(session, [message_id])
+        return message_id
     row = {
         "template": template, "to_address": to, "context": context, "contact_id": contact_id,
         "language": language, "dedupe_key": dedupe_key, "state": OutboxState.pending, "attempts": 0,
@@ -63,10 +76,13 @@ def queue(
         # A Core INSERT ... RETURNING id: no ORM object to build, track and flush for a row nobody
         # reads back here. Pending ORM changes still go first, as they did with the flush.
         session.flush()
-        return session.scalar(_OUTBOX_INSERT, row)
-    if not insert_ignore(session, OutboxMessage, row, ["dedupe_key"]):
+        message_id = session.scalar(_OUTBOX_INSERT, row)
+    elif insert_ignore(session, OutboxMessage, row, ["dedupe_key"]):
+        message_id = session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key))
+    else:
         return None
-    return session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key))
+    publish_outbox(session, [message_id])  # the worker is woken when the caller commits
+    return message_id
 
 
 FLOOD_WINDOW = dt.timedelta(minutes=10)
@@ -224,7 +240,7 @@ def _send_snapshot(settings: Settings, sender: Sender, snapshot: Snapshot) -> De
         # A refused address (5.1.x) is the person's; a policy refusal (5.7.x) is about us, not them.
         if exc.recipient and not exc.is_policy and contact_id is not None:
             with session_scope(settings) as session:
-                _hard_bounce(session, contact_id)
+                bounces.bounce(session, contact_id)  # the one bounce rule
         return _after_failure(settings, message_id, attempts, str(exc), permanent=True)
 
     with session_scope(settings) as session:
@@ -236,9 +252,8 @@ def _send_snapshot(settings: Settings, sender: Sender, snapshot: Snapshot) -> De
 
 
 def backoff(attempts: int) -> dt.timedelta:
-    """Exponential with full jitter, 30 s up to an hour."""
-    ceiling = min(3600, 30 * 2 ** max(0, attempts - 1))
-    return dt.timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+    """30 s doubling up to an hour (crm.backoff: full jitter)."""
+    return retry_delay(attempts, base=30.0)
 
 
 def _after_failure(settings: Settings, message_id: int, attempts: int, error: str, *, permanent: bool
@@ -257,14 +272,6 @@ def _after_failure(settings: Settings, message_id: int, attempts: int, error: st
     return DeliveryResult(message_id, "failed" if give_up else "retry")
 
 
-def _hard_bounce(session: Session, contact_id: int) -> None:
-    from crm.contacts.models import Contact
-
-    contact = session.get(Contact, contact_id)
-    if contact is None or contact.email_key is None:
-        return
-    contacts.suppress(session, contact.email_key, "bounced")
-    contacts.mark_status(session, contact_id, ContactStatus.bounced)
 
 
 def due(session: Session, *, limit: int = 500, grace: dt.timedelta = dt.timedelta(seconds=10)) -> list[int]:
@@ -282,7 +289,37 @@ def due(session: Session, *, limit: int = 500, grace: dt.timedelta = dt.timedelt
     ))
 
 
-def mark_enqueued(session: Session, ids: list[int]) -> None:
-    if ids:
-        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(enqueued_at=utcnow()))
 
+
+
+# --- the worker's entry points ----------------------------------------------------------------
+
+
+def deliver_one(settings: Settings, message_id: int) -> str:
+    """The send task's whole job: this message, then whatever else is due, over one connection.
+
+    A burst of form posts leaves many rows due: sending them here in batches means the wake-ups
+    that follow find their rows done instead of each opening SMTP.
+    """
+    sender = make_sender(settings)
+    try:
+        outcome = deliver(settings, sender, message_id).outcome
+        drain(settings, sender)
+        return outcome
+    finally:
+        sender.close()
+
+
+def sweep(settings: Settings) -> dict[str, Any]:
+    """Send what the broker never delivered (it was down, or a worker died mid-lease), over one connection."""
+    with session_scope(settings) as session:
+        ids = due(session)
+    outcomes: dict[str, int] = {}
+    sender = make_sender(settings)
+    try:
+        for message_id in ids:
+            outcome = deliver(settings, sender, message_id).outcome
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    finally:
+        sender.close()
+    return {"due": len(ids), **outcomes}

@@ -19,9 +19,10 @@ from babel.messages.pofile import read_po
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from litestar import Response
 
+from crm.mail import LANGUAGES
+
 PAGES_DIR = Path(__file__).parent / "templates"
 LOCALE_DIR = Path(__file__).parent / "locale"
-LANGUAGES = ("en", "es")
 
 
 def catalogue_path(language: str) -> Path:

@@ -17,19 +17,19 @@ from sqlmodel import Session
 
 from crm.config import Settings
 from crm.contacts import service as contacts
-from crm.contacts.models import Contact, ContactStatus, Frequency, Language, ListKey, SubscriptionState
+from crm.contacts.models import Contact, ContactStatus, Frequency, ListKey, SubscriptionState
 from crm.db import utcnow
 from crm.errors import Invalid
 from crm.events import service as events
 from crm.forms.service import NO_MAIL_REASONS, Errors, RequestMeta, start_newsletter_optin
 from crm.links import person_links, url_for
+from crm.mail import LANGUAGES
 from crm.outbox import service as outbox
 from crm.tokens import Purpose, TokenClaims, TokenError, read_token
 from crm.volunteers import service as volunteers
 
 LISTS = [k.value for k in ListKey]
 FREQUENCIES = [f.value for f in Frequency]
-LANGUAGES = [lang.value for lang in Language]
 WANTED = (SubscriptionState.pending, SubscriptionState.confirmed)
 FRESH_LINK_WINDOW = 600  # seconds: at most one fresh-link email per person per window, however often asked
 

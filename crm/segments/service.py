@@ -17,9 +17,9 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select, true
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from crm.campaigns.models import Campaign
 from crm.contacts import service as contacts
 from crm.contacts.models import (
     Contact,
@@ -442,13 +442,15 @@ def update_segment(session: Session, segment_id: int, data: Any) -> Segment:
 
 
 def delete_segment(session: Session, segment_id: int) -> None:
+    """Refused (409) while a campaign points at it: the foreign key says so (ON DELETE RESTRICT)."""
     seg = get_segment(session, segment_id)
-    used = session.scalars(select(Campaign.id).where(Campaign.segment_id == segment_id).limit(1)).first()
-    if used is not None:
-        raise Conflict(f"segment {segment_id} is used by campaign {used}; change or delete the campaign first",
-                       fields={"segment": f"used by campaign {used}"})
-    session.delete(seg)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.delete(seg)
+            session.flush()
+    except IntegrityError:
+        raise Conflict(f"segment {segment_id} is used by a campaign; change or delete the campaign first",
+                       fields={"segment": "used by a campaign"}) from None
 
 
 def list_segments(session: Session, after_id: int | None, limit: int) -> tuple[list[Segment], bool]:

@@ -12,10 +12,9 @@ import secrets
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from crm.contacts.service import normalize_email
 from crm.errors import Conflict, Invalid, NotFound
 from crm.staff.models import ROLE_RANK, Staff, StaffRole
-from crm.staff.service import hash_token
+from crm.staff.service import email_key, hash_token
 
 
 def get_staff(session: Session, staff_id: int) -> Staff:
@@ -26,7 +25,7 @@ def get_staff(session: Session, staff_id: int) -> Staff:
 
 
 def find_staff(session: Session, email: str) -> Staff:
-    key = normalize_email(email).key
+    key = email_key(email)
     staff = session.scalars(select(Staff).where(Staff.email == key)).first()
     if staff is None:
         raise NotFound(f"no staff member {key}", fields={"email": "no staff member has this address"})

@@ -193,7 +193,7 @@ def test_donation_400_names_unknown_inquiry_type(client, settings):
     assert count(settings, DonationInquiry) == 0
 
 
-@pytest.mark.parametrize("form,field", [
+@pytest.mark.parametrize(("form", "field"), [
     ("newsletter", "first_name"), ("volunteer", "first_name"), ("volunteer", "last_name"),
     ("donation", "first_name"), ("donation", "last_name"), ("donation", "in_honor_of"),
 ])

@@ -48,7 +48,7 @@ def cmd_import_contacts(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from crm.contacts import demo
+    from crm import demo
     from crm.db import session_scope
 
     with session_scope(settings) as session:

@@ -37,7 +37,7 @@ def test_environment_is_read_with_the_crm_prefix(monkeypatch):
     assert s.cors_origins == ["https://a.example", "https://b.example"]
 
 
-@pytest.mark.parametrize("name,value", [
+@pytest.mark.parametrize(("name", "value"), [
     ("smtp_port", "abc"), ("smtp_port", "70000"), ("mail_backend", "pigeon"), ("env", "staging"),
     ("form_rate_limit", "0"), ("send_rate", "-1"), ("public_base_url", "example.org"),
     ("mail_from", "a@b.example\r\nBcc: x@y.example"), ("smtp_starttls", "perhaps"), ("instance", "a b"),

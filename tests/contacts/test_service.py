@@ -19,7 +19,7 @@ from tests.helpers import donation_body, newsletter_body, volunteer_body
 META = RequestMeta(client_ip="203.0.113.7", user_agent="Mozilla/5.0 (test)")
 
 
-@pytest.mark.parametrize("raw,email,key", [
+@pytest.mark.parametrize(("raw", "email", "key"), [
     ("Ana@Example.ORG", "Ana@example.org", "ana@example.org"),
     ("  ana@example.org\t", "ana@example.org", "ana@example.org"),
     ("ANA.MARIA@EXAMPLE.ORG", "ANA.MARIA@example.org", "ana.maria@example.org"),

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from crm.contacts import demo
+from crm import demo
 from crm.contacts.models import ConsentEvent, Contact
 from crm.content.models import ContentItem
 from crm.db import session_scope

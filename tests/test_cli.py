@@ -104,7 +104,7 @@ def test_db_upgrade_from_empty(tmp_path):
     assert (tmp_path / "var" / "crm.db").exists()
 
 
-@pytest.mark.parametrize("variable,value", [("CRM_SMTP_PORT", "abc"), ("CRM_MAIL_BACKEND", "pigeon"),
+@pytest.mark.parametrize(("variable", "value"), [("CRM_SMTP_PORT", "abc"), ("CRM_MAIL_BACKEND", "pigeon"),
                                             ("CRM_FORM_RATE_LIMIT", "0"), ("CRM_PUBLIC_BASE_URL", "ftp://x")])
 def test_bad_variable_stops_the_command_naming_it(tmp_path, variable, value):
     out = subprocess.run([*CRM, "db", "upgrade"], cwd=tmp_path, env=clean_env(**{variable: value}),

@@ -73,7 +73,7 @@ def _headers_clean(messages: list[Any]) -> None:
             assert name.lower() not in ("bcc", "x-evil")
 
 
-@pytest.mark.parametrize("form,field", SINGLE_CASES)
+@pytest.mark.parametrize(("form", "field"), SINGLE_CASES)
 @given(value=with_break())
 @FAST
 def test_line_breaks_in_single_line_fields_are_400_naming_the_field(client, sent, form, field, value):
@@ -93,7 +93,7 @@ def test_line_breaks_in_list_items_are_400(client, field, value):
     assert field in r.json()["errors"]
 
 
-@pytest.mark.parametrize("form,field", MULTI_CASES)
+@pytest.mark.parametrize(("form", "field"), MULTI_CASES)
 @given(value=with_break())
 @FAST
 def test_line_breaks_in_multi_line_fields_never_reach_a_header(client, sent, form, field, value):
