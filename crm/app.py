@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.middleware.rate_limit import RateLimitConfig, RateLimitMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
 from litestar.stores.memory import MemoryStore
 from litestar.stores.registry import StoreRegistry
 
@@ -21,7 +24,7 @@ from crm.donations.routes import DonationInquiryController
 from crm.emailtemplates.routes import TemplateController
 from crm.forms.routes import FormController, InterestController
 from crm.health import health, ready
-from crm.http import exception_handlers
+from crm.http import exception_handlers, ids_in_range
 from crm.jobs.routes import JobController
 from crm.mail import warn_if_unpatched_python
 from crm.preferences.routes import (
@@ -32,8 +35,25 @@ from crm.preferences.routes import (
     UnsubscribeController,
 )
 from crm.segments.routes import SegmentController
-from crm.staff.routes import AuditController
+from crm.staff.routes import AuditController, StaffController
 from crm.volunteers.routes import OpportunityController, RespondController, VolunteerController
+from crm.webhooks.routes import WebhookEndpointController
+
+STATIC_DIR = Path(__file__).parent / "pages" / "static"
+SWAGGER_ASSETS = "/static/vendor/swagger-ui"
+# The staff routes carry this requirement, so the OpenAPI page shows an Authorize button for them.
+BEARER = "BearerToken"
+
+
+def _openapi_config() -> OpenAPIConfig:
+    """The document at /schema/openapi.json; its page loads Swagger UI from the app, never from a CDN."""
+    swagger = SwaggerRenderPlugin(
+        path="/", js_url=f"{SWAGGER_ASSETS}/swagger-ui-bundle.js", css_url=f"{SWAGGER_ASSETS}/swagger-ui.css",
+        standalone_preset_js_url=f"{SWAGGER_ASSETS}/swagger-ui-standalone-preset.js",
+        favicon=f"<link rel='icon' type='image/png' href='{SWAGGER_ASSETS}/favicon-32x32.png'>")
+    scheme = SecurityScheme(type="http", scheme="bearer", description="a staff API token (`crm staff create`)")
+    return OpenAPIConfig(title="Charity CRM", version="1.0.0", path="/schema", render_plugins=[swagger],
+                         components=Components(security_schemes={BEARER: scheme}))
 
 
 class FormRateLimitMiddleware(RateLimitMiddleware):
@@ -42,7 +62,8 @@ class FormRateLimitMiddleware(RateLimitMiddleware):
     def create_response_headers(self, cache_object: Any) -> dict[str, str]:
         headers = super().create_response_headers(cache_object)
         reset = headers.get(self.config.rate_limit_reset_header_key)
-        if reset is not None:
+        # Only the 429 says "retry after": a successful answer carrying it tells clients to wait.
+        if reset is not None and len(cache_object.history) >= self.max_requests:
             headers["Retry-After"] = str(max(1, int(reset)))
         return headers
 
@@ -70,23 +91,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Access-Control-Allow-Origin is sent. Never "null": sandboxed iframes and file:// pages send that origin.
     cors = CORSConfig(allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "PUT", "OPTIONS"],
                       allow_headers=["content-type", "authorization"], max_age=600)
+    staff_api = Router(path="/", security=[{BEARER: []}], route_handlers=[
+        ContactController, VolunteerController, OpportunityController, DonationInquiryController,
+        CampaignController, SegmentController, ContentController, DigestController,
+        JobController, TemplateController, AuditController, StaffController, WebhookEndpointController,
+    ])
+    static = create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False)
     app = Litestar(
         route_handlers=[
             health, ready, InterestController, public_forms, ConfirmController,
             PreferencesController, PreferencesApiController, UnsubscribeController,
-            ContactController, VolunteerController, OpportunityController, RespondController,
-            DonationInquiryController,
-            CampaignController, BounceWebhookController, TrackingController,
-            SegmentController, ContentController, DigestController,
-            JobController, TemplateController, AuditController,
+            RespondController, BounceWebhookController, TrackingController, staff_api, static,
         ],
         cors_config=cors,
+        guards=[ids_in_range],
         exception_handlers=exception_handlers,
         stores=_stores(settings),
-        openapi_config=OpenAPIConfig(
-            title="Charity CRM", version="1.0.0", path="/schema",
-            render_plugins=[SwaggerRenderPlugin(), ScalarRenderPlugin(path="/scalar")],
-        ),
+        openapi_config=_openapi_config(),
         debug=False,
     )
     app.state.settings = settings

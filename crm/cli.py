@@ -49,6 +49,39 @@ def cmd_staff_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_staff_deactivate(args: argparse.Namespace, settings: Settings) -> int:
+    from crm.db import session_scope
+    from crm.errors import DomainError
+    from crm.staff import management
+
+    try:
+        with session_scope(settings) as session:
+            staff = management.find_staff(session, args.email)
+            management.deactivate(session, staff)
+            email = staff.email
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    print(f"deactivated {email}; their token no longer works")
+    return 0
+
+
+def cmd_staff_token(args: argparse.Namespace, settings: Settings) -> int:
+    from crm.db import session_scope
+    from crm.errors import DomainError
+    from crm.staff import management
+
+    try:
+        with session_scope(settings) as session:
+            token = management.issue_token(session, management.find_staff(session, args.email))
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    print(f"a new token for {args.email}; the previous one stopped working. Shown only now:")
+    print(token)
+    return 0
+
+
 def _celery(*argv: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "worker.celery_app:app", *argv]
 
@@ -178,6 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--email", required=True)
     create.add_argument("--role", required=True, choices=["admin", "editor", "viewer"])
     create.set_defaults(func=cmd_staff_create)
+    deactivate = staff.add_parser("deactivate", help="turn a staff member off; their token stops at once")
+    deactivate.add_argument("--email", required=True)
+    deactivate.set_defaults(func=cmd_staff_deactivate)
+    token = staff.add_parser("token", help="issue a new token for a staff member (the old one stops)")
+    token.add_argument("--email", required=True)
+    token.set_defaults(func=cmd_staff_token)
 
     for register in EXTENSIONS:
         register(sub)

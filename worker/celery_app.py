@@ -55,6 +55,10 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
         # Scheduled launches, expired leases, lost send tasks, finished campaigns.
         "sweep-campaigns": {"task": "worker.tasks.sweep_campaigns",
                             "schedule": min(5.0, settings.outbox_sweep_seconds)},
+        # Fan-out and delivery of outgoing webhooks; the task only starts POSTs and returns at once.
+        "dispatch-webhooks": {"task": "worker.tasks.dispatch_webhooks", "schedule": settings.webhook_dispatch_seconds,
+                              "options": {"expires": 10}},
+        "clean-webhook-log": {"task": "worker.tasks.clean_webhook_log", "schedule": 3600.0},
         "digest-weekly": {
             "task": "worker.tasks.run_digests",
             "schedule": crontab(minute=0, hour=settings.digest_hour, day_of_week=settings.digest_weekly_day),

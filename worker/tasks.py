@@ -29,7 +29,11 @@ def send_outbox_message(message_id: int) -> str:
     settings = _settings()
     sender = make_sender(settings)
     try:
-        return outbox.deliver(settings, sender, message_id).outcome
+        outcome = outbox.deliver(settings, sender, message_id).outcome
+        # A burst of form posts leaves many rows due: send them over this one connection in
+        # batches, so the wake-ups that follow find their rows done instead of each opening SMTP.
+        outbox.drain(settings, sender)
+        return outcome
     finally:
         sender.close()
 
@@ -145,3 +149,22 @@ def _sweep_on_start(sender: Any = None, **_: Any) -> None:
         sweep_outbox.delay()
     except Exception as exc:  # noqa: BLE001
         log.warning("initial sweep not queued: %s", exc)
+
+
+# --- outgoing webhooks: the database holds the deliveries; this task only starts the POSTs ------------
+
+
+@shared_task(name="worker.tasks.dispatch_webhooks", acks_late=True)
+def dispatch_webhooks() -> dict[str, Any]:
+    """Fan out new events and start due deliveries in this process's webhook threads (returns at once)."""
+    from crm.webhooks import delivery
+
+    return delivery.process_dispatcher().dispatch(_settings())
+
+
+@shared_task(name="worker.tasks.clean_webhook_log", acks_late=True)
+def clean_webhook_log() -> dict[str, Any]:
+    from crm.webhooks import delivery
+
+    with session_scope(_settings()) as session:
+        return {"attempts_deleted": delivery.cleanup(session)}

@@ -57,6 +57,7 @@ from crm.config import Settings
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact, ContactStatus
 from crm.db import get_engine, is_postgres, session_scope, utcnow
+from crm.events import service as events
 from crm.mail import LANGUAGES, Outgoing, PermanentMailError, Sender, TransientMailError, make_sender
 from crm.queue import enqueue
 
@@ -587,6 +588,8 @@ def finish_if_done(session: Session, campaign_id: int) -> bool:
             ~exists().where(Delivery.campaign_id == campaign_id, Delivery.status.in_(PENDING)),
         ).values(state=CampaignState.sent, finished_at=now, updated_at=now)
     )
+    if result.rowcount == 1:
+        events.record(session, "campaign.sent", campaign_id=campaign_id)
     return result.rowcount == 1
 
 

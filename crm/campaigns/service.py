@@ -25,6 +25,7 @@ from crm.contacts import service as contacts
 from crm.contacts.models import ListKey, Subscription, SubscriptionState
 from crm.db import keyset_page, utcnow
 from crm.errors import Conflict, Invalid, NotFound
+from crm.events import service as events
 from crm.mail import Sender, make_sender, new_message_id
 
 S = CampaignState
@@ -275,7 +276,10 @@ def schedule(session: Session, campaign_id: int, data: Any) -> Campaign:
 
 def start(session: Session, campaign_id: int, from_states: Iterable[str] = (S.draft, S.scheduled)) -> bool:
     """The one flip to `sending`: whoever wins it (route or beat) queues the plan."""
-    return _move(session, campaign_id, from_states, S.sending, started_at=utcnow())
+    started = _move(session, campaign_id, from_states, S.sending, started_at=utcnow())
+    if started:
+        events.record(session, "campaign.started", campaign_id=campaign_id)
+    return started
 
 
 def launch(session: Session, settings: Settings, campaign_id: int) -> tuple[Campaign, bool]:

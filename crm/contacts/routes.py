@@ -17,13 +17,13 @@ from litestar.response import Stream
 
 from crm.contacts import export, importer, service, staff_service
 from crm.contacts.models import ContactStatus, Role
+from crm.contacts.schemas import ContactPage, ContactPublic, contact_public, contacts_public
 from crm.errors import Invalid
 from crm.http import (
     current_staff,
     db,
     decode_id_cursor,
     encode_cursor,
-    page,
     requires_editor,
     requires_viewer,
     settings_of,
@@ -56,30 +56,30 @@ class ContactController(Controller):
         tag: str | None = None,
         cursor: str | None = None,
         limit: int = Parameter(default=50, ge=1, le=500),
-    ) -> dict[str, Any]:
+    ) -> ContactPage:
         check_choice("status", status, [s.value for s in ContactStatus])
         check_choice("role", role, [r.value for r in Role])
         after = decode_id_cursor(cursor)
         with db(request) as session:
             rows, more = service.search(session, service.ContactFilters(q, interest, status, role, tag), after, limit)
-            items = [service.contact_dict(session, c) for c in rows]
-        return page(items, encode_cursor(rows[-1].id) if more and rows else None)
+            items = contacts_public(session, rows)
+        return ContactPage(items, encode_cursor(rows[-1].id) if more and rows else None)
 
     @post("/", guards=[requires_editor], sync_to_thread=True)
-    def create_contact(self, request: Request[Any, Any, Any], data: dict[str, Any]) -> dict[str, Any]:
+    def create_contact(self, request: Request[Any, Any, Any], data: dict[str, Any]) -> ContactPublic:
         with db(request) as session:
-            return service.contact_dict(session, staff_service.create(session, data, current_staff(request).email))
+            return contact_public(session, staff_service.create(session, data, current_staff(request).email))
 
     @get("/{contact_id:int}", sync_to_thread=True)
-    def get_contact(self, request: Request[Any, Any, Any], contact_id: int) -> dict[str, Any]:
+    def get_contact(self, request: Request[Any, Any, Any], contact_id: int) -> ContactPublic:
         with db(request) as session:
-            return service.contact_dict(session, staff_service.get_contact(session, contact_id))
+            return contact_public(session, staff_service.get_contact(session, contact_id))
 
     @patch("/{contact_id:int}", guards=[requires_editor], sync_to_thread=True)
-    def patch_contact(self, request: Request[Any, Any, Any], contact_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    def patch_contact(self, request: Request[Any, Any, Any], contact_id: int, data: dict[str, Any]) -> ContactPublic:
         with db(request) as session:
             contact = staff_service.patch(session, contact_id, data, current_staff(request).email)
-            return service.contact_dict(session, contact)
+            return contact_public(session, contact)
 
     @delete("/{contact_id:int}", guards=[requires_editor], sync_to_thread=True)
     def erase_contact(self, request: Request[Any, Any, Any], contact_id: int) -> None:

@@ -30,6 +30,7 @@ from crm.contacts.models import (
 from crm.db import utcnow
 from crm.donations.models import DonationInquiry
 from crm.errors import Conflict, Invalid, NotFound
+from crm.events import service as events
 from crm.forms.models import FormSubmission
 from crm.outbox.models import OutboxMessage
 from crm.staff.service import audit
@@ -182,6 +183,7 @@ def create(session: Session, data: Any, staff_email: str) -> Contact:
         raise Conflict(f"{email.email} was erased at the person's request and cannot be added again by staff",
                        fields={"email": "this address was erased at the person's request"})
     contact, _ = contacts.upsert_contact(session, email)
+    events.record(session, "contact.created", contact.id, source="staff")
     _apply(session, contact, fields, staff_email)
     return contact
 
@@ -189,6 +191,7 @@ def create(session: Session, data: Any, staff_email: str) -> Contact:
 def patch(session: Session, contact_id: int, data: Any, staff_email: str) -> Contact:
     contact = get_contact(session, contact_id)
     _apply(session, contact, parse(session, data, partial=True), staff_email)
+    events.record(session, "contact.updated", contact_id, changed=list(data) if isinstance(data, dict) else [], source="staff")
     return contact
 
 
@@ -238,6 +241,8 @@ def erase(session: Session, contact_id: int, staff_email: str) -> None:
     contact.erased_at = contact.updated_at = now
     session.add(contact)
     audit(session, staff_email, "contact.erase", f"contact:{contact_id}", rows=1)
+    events.forget_contact(session, contact_id)
+    events.record(session, "contact.erased", contact_id, email=None)
     session.flush()
 
 

@@ -12,6 +12,7 @@ from crm.contacts import service as contacts
 from crm.forms import service
 from crm.forms.models import DonationForm, NewsletterForm, VolunteerForm
 from crm.http import db, request_meta, settings_of
+from crm.public_guard import public_json_posts
 from crm.queue import enqueue_outbox
 
 PUBLIC_BODY_LIMIT = 64 * 1024
@@ -49,6 +50,7 @@ async def _accept(request: Request[Any, Any, Any], fn: Any, data: dict[str, Any]
 class FormController(Controller):
     path = "/api/v1/forms"
     tags = ["public"]
+    middleware = [public_json_posts]
     request_max_body_size = PUBLIC_BODY_LIMIT
 
     @post("/newsletter", status_code=202)

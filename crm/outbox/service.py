@@ -9,12 +9,14 @@ again when its lease expires.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import random
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, exists, insert, literal_column, or_, select, update
 from sqlmodel import Session
 
 from crm.config import Settings
@@ -42,9 +44,16 @@ def queue(
     contact_id: int | None = None,
     language: str = "en",
     dedupe_key: str | None = None,
+    per_window: bool = False,
 ) -> int | None:
-    """Add a message to the outbox in the caller's transaction; None if dedupe_key was used already."""
+    """Add a message to the outbox in the caller's transaction; None if dedupe_key was used already.
+
+    per_window: mail a stranger can trigger by typing an address (confirm, welcome, acknowledgement,
+    fresh link...) goes at most once per kind and address per FLOOD_WINDOW: see _queue_once_per_window.
+    """
     now = utcnow()
+    if per_window:
+        return _queue_once_per_window(session, template, to, context, contact_id, language, now)
     row = {
         "template": template, "to_address": to, "context": context, "contact_id": contact_id,
         "language": language, "dedupe_key": dedupe_key, "state": OutboxState.pending, "attempts": 0,
@@ -58,6 +67,48 @@ def queue(
     if not insert_ignore(session, OutboxMessage, row, ["dedupe_key"]):
         return None
     return session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key))
+
+
+FLOOD_WINDOW = dt.timedelta(minutes=10)
+
+
+def _queue_once_per_window(session: Session, template: str, to: str, context: dict[str, Any],
+                           contact_id: int | None, language: str, now: dt.datetime) -> int | None:
+    """One INSERT ... SELECT ... WHERE NOT EXISTS ... ON CONFLICT DO NOTHING RETURNING id.
+
+    The NOT EXISTS makes the window sliding (no two of a kind to one address within ten minutes,
+    whatever the clock says); the dedupe key (kind, address, ten-minute bucket) is what two
+    concurrent transactions collide on under PostgreSQL's READ COMMITTED, where neither sees the
+    other's uncommitted row: the unique index makes the second one insert nothing.
+    """
+    session.flush()
+    bucket = int(now.timestamp() // FLOOD_WINDOW.total_seconds())
+    key = f"w:{template}:{_address_digest(to)}:{bucket}"
+    row = {"template": template, "to_address": to, "context": context, "contact_id": contact_id,
+           "language": language, "dedupe_key": key, "state": OutboxState.pending.value, "attempts": 0,
+           "created_at": now, "next_attempt_at": now, "since": now - FLOOD_WINDOW}
+    return session.scalar(_once_per_window_insert(session.get_bind().dialect.name), row)
+
+
+def _address_digest(address: str) -> str:
+    return hashlib.sha256(address.strip().lower().encode()).hexdigest()[:32]
+
+
+@lru_cache(maxsize=4)
+def _once_per_window_insert(dialect: str) -> Any:
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    col = _OUTBOX.c
+    names = ["template", "to_address", "context", "contact_id", "language", "dedupe_key", "state", "attempts",
+             "created_at", "next_attempt_at"]
+    params = [bindparam(n, type_=col[n].type) for n in names]
+    recent = (select(literal_column("1")).select_from(_OUTBOX)
+              .where(col.template == bindparam("template"), col.to_address == bindparam("to_address"),
+                     col.created_at > bindparam("since", type_=col.created_at.type)))
+    source = select(*params).where(~exists(recent))
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(_OUTBOX).from_select(names, source)
+    return stmt.on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(col.id)
 
 
 @dataclass(frozen=True)
@@ -88,13 +139,74 @@ def deliver(settings: Settings, sender: Sender, message_id: int) -> DeliveryResu
         if not _claim(session, message_id, now):
             row = session.get(OutboxMessage, message_id)
             return DeliveryResult(message_id, "already-done" if row is None or row.state != "sending" else "busy")
+    return _send_claimed(settings, sender, message_id)
+
+
+DRAIN_BATCH = 50
+
+
+def drain(settings: Settings, sender: Sender, *, batch: int = DRAIN_BATCH, max_batches: int = 20
+          ) -> list[DeliveryResult]:
+    """Send what is due in batches over one sender (one SMTP connection, one file-sender pass).
+
+    Each batch is claimed by one conditional UPDATE with the same lease as a single claim, so two
+    drains (or a drain and a per-message task) never both send a row; each message is still marked
+    sent on its own right after its 250, so a worker killed mid-batch resends at most the one
+    message that was on the wire.
+    """
+    results: list[DeliveryResult] = []
+    for _ in range(max_batches):
+        with session_scope(settings) as session:  # claim and read the batch in one commit
+            ids = _claim_batch(session, utcnow(), batch)
+            rows = session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id))
+            snapshots = [_snapshot(settings, msg) for msg in rows]
+        results += [_send_snapshot(settings, sender, snap) for snap in snapshots]
+        if len(ids) < batch:
+            break
+    return results
+
+
+def _claimable(now: dt.datetime) -> Any:
+    return or_(
+        (OutboxMessage.state == OutboxState.pending) & (OutboxMessage.next_attempt_at <= now),
+        (OutboxMessage.state == OutboxState.sending) & (OutboxMessage.lease_until < now),
+    )
+
+
+def _claim_batch(session: Session, now: dt.datetime, batch: int) -> list[int]:
+    # The outer WHERE repeats the condition: PostgreSQL re-checks it on each row after waiting for a
+    # concurrent claimer's lock, so a row another drain took in the meantime is skipped, not re-leased.
+    due_ids = select(OutboxMessage.id).where(_claimable(now)).order_by(OutboxMessage.id).limit(batch)
+    stmt = (update(OutboxMessage)
+            .where(OutboxMessage.id.in_(due_ids.scalar_subquery()), _claimable(now))
+            .values(state=OutboxState.sending, lease_until=now + LEASE, attempts=OutboxMessage.attempts + 1)
+            .returning(OutboxMessage.id))
+    return sorted(session.scalars(stmt))
+
+
+Snapshot = tuple[int, str, str, dict[str, Any], str, str, int | None, int]
+
+
+def _snapshot(settings: Settings, msg: OutboxMessage) -> Snapshot:
+    """What sending needs, read under the lease; the Message-ID is fixed before the first try."""
+    assert msg.id is not None
+    if msg.message_id is None:
+        msg.message_id = new_message_id(settings)
+    return (msg.id, msg.template, msg.to_address, dict(msg.context), msg.language, msg.message_id,
+            msg.contact_id, msg.attempts)
+
+
+def _send_claimed(settings: Settings, sender: Sender, message_id: int) -> DeliveryResult:
+    with session_scope(settings) as session:
         msg = session.get(OutboxMessage, message_id)
         assert msg is not None
-        if msg.message_id is None:
-            msg.message_id = new_message_id(settings)
-        snapshot = (msg.template, msg.to_address, dict(msg.context), msg.language, msg.message_id,
-                    msg.contact_id, msg.attempts)
-    template, to, context, language, mid, contact_id, attempts = snapshot
+        snapshot = _snapshot(settings, msg)
+    return _send_snapshot(settings, sender, snapshot)
+
+
+def _send_snapshot(settings: Settings, sender: Sender, snapshot: Snapshot) -> DeliveryResult:
+    """Render, send and mark one message this process holds the lease on."""
+    message_id, template, to, context, language, mid, contact_id, attempts = snapshot
 
     try:
         message = Outgoing(to=to, rendered=render(settings, template, context, language), message_id=mid,

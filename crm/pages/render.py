@@ -70,7 +70,7 @@ def pick_language(preferred: str | None = None, accept_language: str | None = No
 def page(name: str, context: dict[str, Any], *, status_code: int = 200, language: str = "en") -> Response[str]:
     lang = language if language in LANGUAGES else "en"
     html = environment(lang).get_template(name).render(language=lang, **context)
-    return Response(html, status_code=status_code, media_type="text/html; charset=utf-8",
+    return Response(html, status_code=status_code, media_type="text/html",  # Litestar adds the charset
                     headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
                              "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
                              "Content-Language": lang})

@@ -32,6 +32,7 @@ from crm.contacts.models import (
     Subscription,
     SubscriptionState,
 )
+from crm.contacts.schemas import contacts_public
 from crm.contacts.service import mailable
 from crm.db import keyset_page, utcnow
 from crm.errors import Conflict, Invalid, NotFound
@@ -359,7 +360,7 @@ def preview(session: Session, rules: dict[str, Any] | None, list_key: str | None
     sample = list(session.scalars(select(Contact).where(where).order_by(Contact.id.desc()).limit(sample_size)))
     audit(session, staff_email, "segment.preview", target, rows=n,
           detail={"list": list_key, "sample": [c.id for c in sample]})
-    return {"count": n, "sample": [contacts.contact_dict(session, c) for c in sample]}
+    return {"count": n, "sample": contacts_public(session, sample)}
 
 
 def preview_unsaved(session: Session, data: Any, list_key: str | None, staff_email: str) -> dict[str, Any]:

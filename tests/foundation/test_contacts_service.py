@@ -23,7 +23,7 @@ META = RequestMeta(client_ip="203.0.113.7", user_agent="Mozilla/5.0 (test)")
     ("Ana@Example.ORG", "Ana@example.org", "ana@example.org"),
     ("  ana@example.org\t", "ana@example.org", "ana@example.org"),
     ("ANA.MARIA@EXAMPLE.ORG", "ANA.MARIA@example.org", "ana.maria@example.org"),
-    ("josé@bücher.example", "josé@bücher.example", "josé@bücher.example"),
+    ("jose@bücher.example", "jose@bücher.example", "jose@bücher.example"),
 ])
 def test_normalize_email(raw, email, key):
     n = contacts.normalize_email(raw)
@@ -31,7 +31,7 @@ def test_normalize_email(raw, email, key):
 
 
 @pytest.mark.parametrize("raw", ["", "   ", None, 42, "no-at-sign", "a@b@c.example", "ana@example.org\r\nBcc: x@y.z",
-                                 "ana@localhost"])
+                                 "ana@localhost", "josé@bücher.example"])
 def test_normalize_email_refuses(raw):
     with pytest.raises(Invalid) as exc:
         contacts.normalize_email(raw)

@@ -206,10 +206,14 @@ def test_line_breaks_in_names_are_refused(client, settings, form, field, breaker
     assert count(settings, FormSubmission) == 0
 
 
-def test_non_json_body_is_400(client):
+def test_non_json_body_is_415(client):
+    # SPEC 4: public JSON posts accept only application/json.
     r = client.post("/api/v1/forms/newsletter", content=b"email=ana@example.org",
                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 415
+    r = client.post("/api/v1/forms/newsletter", content=b"not json", headers={"Content-Type": "application/json"})
     assert r.status_code == 400
+    assert set(r.json()["errors"]) == {"body"}
 
 
 def test_wrong_types_are_400_not_500(client):
