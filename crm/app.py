@@ -32,7 +32,9 @@ from crm.preferences.routes import (
 )
 from crm.segments.routes import SegmentController
 from crm.staff.routes import AuditController
+from crm.volunteers.portal_routes import PortalApiController, PortalController
 from crm.volunteers.routes import OpportunityController, RespondController, VolunteerController
+from crm.volunteers.shift_routes import HoursController, QualificationController, ShiftController
 
 
 class FormRateLimitMiddleware(RateLimitMiddleware):
@@ -73,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             health, ready, InterestController, public_forms, ConfirmController,
             PreferencesController, PreferencesApiController, UnsubscribeController,
             ContactController, VolunteerController, OpportunityController, RespondController,
+            ShiftController, QualificationController, HoursController, PortalController, PortalApiController,
             DonationInquiryController,
             CampaignController, BounceWebhookController, TrackingController,
             SegmentController, ContentController, DigestController,

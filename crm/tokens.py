@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-Purpose = Literal["confirm", "preferences", "unsubscribe", "click", "open", "respond"]
-PURPOSES: tuple[str, ...] = ("confirm", "preferences", "unsubscribe", "click", "open", "respond")
+Purpose = Literal["confirm", "preferences", "unsubscribe", "click", "open", "respond", "volunteer"]
+PURPOSES: tuple[str, ...] = ("confirm", "preferences", "unsubscribe", "click", "open", "respond", "volunteer")
 
 
 class TokenError(Exception):
