@@ -201,12 +201,12 @@ def cancel(session: Session, settings: Settings, signup: ShiftSignup, actor: str
     return offer_places(session, settings, signup.shift_id)
 
 
-def offer_places(session: Session, settings: Settings, shift_id: int) -> list[int]:
+def offer_places(session: Session, settings: Settings, shift_id: int, now: dt.datetime | None = None) -> list[int]:
     """Offer each free place to the next waitlisted volunteer (the caller holds the shift lock)."""
     shift = session.get(Shift, shift_id)
     if shift is None or shift.status != ShiftStatus.scheduled:
         return []
-    now = utcnow()
+    now = now or utcnow()
     if shift.starts_at <= now:
         return []
     ids: list[int] = []
@@ -259,7 +259,7 @@ def lapse_offers(session: Session, settings: Settings, now: dt.datetime | None =
         session.execute(update(ShiftSignup).where(ShiftSignup.shift_id == shift_id, ShiftSignup.status == S.offered,
                                                   ShiftSignup.offer_expires_at <= now)
                         .values(status=S.offer_lapsed, updated_at=now))
-        ids += offer_places(session, settings, shift_id)
+        ids += offer_places(session, settings, shift_id, now)
     return ids, len(due) == limit
 
 

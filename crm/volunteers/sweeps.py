@@ -34,7 +34,7 @@ def qualification_warnings(session: Session, settings: Settings, today: dt.date 
                            ) -> tuple[dict[str, Any], list[int]]:
     """Email each volunteer whose qualification expires within CRM_QUALIFICATION_WARN_DAYS, once."""
     today = today or signups.local_today(settings)
-    labels = dict(session.execute(select(QualificationType.key, QualificationType.label)).tuples())
+    labels = {k: v for k, v in session.execute(select(QualificationType.key, QualificationType.label))}
     ids: list[int] = []
     for q, vol in qualifications.expiring(session, settings, today):
         if q.warned_at is not None or q.id is None or not qualifications.claim_warning(session, q.id):
