@@ -412,3 +412,26 @@ def test_volunteer_page_in_spanish_and_status_email_links_it(client, auth, opp, 
     client.patch(f"/api/v1/volunteers/{vid}", headers=auth("editor"), json={"status": "active", "send_email": True})
     [status_mail] = to(mail(), "ana@example.org")
     assert "/volunteer/" in html_of(status_mail) and "/volunteer/" in text_of(status_mail)
+
+
+def test_reminders_switch_in_the_preference_centre(client, settings):
+    with session_scope(settings) as s:
+        vol = make_volunteer(s, email="sw@example.org")
+        vid, cid = vol.id, vol.contact_id
+    token = token_for(settings, cid, "preferences")
+    got = client.get(f"/api/v1/preferences/{token}").json()
+    assert got["volunteer"]["shift_reminders"] is True
+    page = client.get(f"/preferences/{token}")
+    assert 'name="shift_reminders"' in page.text and "checked" in page.text
+    r = client.put(f"/api/v1/preferences/{token}", json={"volunteer": {"shift_reminders": "no"}})
+    assert r.status_code == 400 and "volunteer.shift_reminders" in r.json()["errors"]
+    r = client.put(f"/api/v1/preferences/{token}", json={"volunteer": {"shift_reminders": False}})
+    assert r.status_code == 200, r.text
+    with session_scope(settings) as s:
+        assert s.get(signups.Volunteer, vid).shift_reminders is False
+    # The page's form: an unticked box is absent, a ticked one turns reminders back on.
+    form = {"language": "en", "frequency": "weekly", "lists": "volunteer-updates", "areas": "transport-to-treatment",
+            "availability": "weekends", "shift_reminders": "on"}
+    assert client.post(f"/preferences/{token}", data=form).status_code == 200
+    with session_scope(settings) as s:
+        assert s.get(signups.Volunteer, vid).shift_reminders is True
