@@ -92,10 +92,8 @@ class PortalController(Controller):
 
     @post("/{token:str}/offers/{signup_id:int}", sync_to_thread=True)
     def accept(self, request: Req, token: str, signup_id: int) -> Response[Any]:
-        def act(s: Any, st: Any, v: Any) -> list[int]:
-            signups.accept_offer(s, st, signup_id, v.contact_id)
-            return []
-        return self._act(request, token, act, "accepted")
+        return self._act(request, token, lambda s, st, v: signups.accept_offer(s, st, signup_id, v.contact_id)[1],
+                         "accepted")
 
     @post("/{token:str}/hours", sync_to_thread=True)
     def log_hours(self, request: Req, token: str, data: Form) -> Response[Any]:

@@ -229,7 +229,9 @@ def offer_places(session: Session, settings: Settings, shift_id: int, now: dt.da
     return ids
 
 
-def accept_offer(session: Session, settings: Settings, signup_id: int, contact_id: int) -> ShiftSignup:
+def accept_offer(session: Session, settings: Settings, signup_id: int, contact_id: int
+                 ) -> tuple[ShiftSignup, list[int]]:
+    """Take an offered place (the offer page's button); a shift inside the reminder window is reminded at once."""
     first = get(session, signup_id)
     shift_service.get(session, first.shift_id, lock=True)
     signup = get(session, signup_id, lock=True)
@@ -237,14 +239,14 @@ def accept_offer(session: Session, settings: Settings, signup_id: int, contact_i
     if vol.contact_id != contact_id:
         raise NotFound(f"no sign-up {signup_id}")
     if signup.status == S.confirmed:
-        return signup
+        return signup, []
     if signup.status != S.offered or signup.offer_expires_at is None or signup.offer_expires_at <= utcnow():
         raise Conflict("this offer has lapsed; the place went to the next person waiting",
                        fields={"offer": "lapsed"})
     signup.status, signup.offer_expires_at, signup.position, signup.updated_at = S.confirmed, None, None, utcnow()
     session.add(signup)
     session.flush()
-    return signup
+    return signup, remind_if_due(session, settings, signup_id, utcnow())
 
 
 def lapse_offers(session: Session, settings: Settings, now: dt.datetime | None = None, limit: int = 200
