@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select, true
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from crm.config import Settings
 from crm.contacts.models import Contact
-from crm.db import utcnow
+from crm.db import is_postgres, utcnow
 from crm.errors import NotFound
 from crm.tokens import TokenError, read_token
 from crm.volunteers import hours as hours_service
@@ -48,32 +49,58 @@ def open_token(session: Session, settings: Settings, token: str) -> tuple[Volunt
     return row
 
 
-def open_shifts_query(settings: Settings, vol: Volunteer, now: dt.datetime, limit: int = 20) -> Any:
-    """Future shifts with room, in the volunteer's areas, availability and postal prefix, not theirs yet."""
-    held = (select(func.count()).select_from(ShiftSignup)
-            .where(ShiftSignup.shift_id == Shift.id, ShiftSignup.status.in_(shift_service.HOLDING))
-            .correlate(Shift).scalar_subquery())
+def _fitting_opportunities(settings: Settings, vol: Volunteer) -> Any:
+    """Opportunities in the volunteer's areas, availability and postal prefix (a few of hundreds)."""
     prefix = (vol.postal_code or "")[: settings.match_postal_prefix]
-    stmt = (select(Shift, Opportunity).join(Opportunity, Opportunity.id == Shift.opportunity_id)
-            .where(Shift.starts_at > now, Shift.status == ShiftStatus.scheduled, held < Shift.capacity,
-                   exists().where(VolunteerArea.volunteer_id == vol.id, VolunteerArea.area == Opportunity.area),
-                   or_(Opportunity.availability.is_(None),
-                       exists().where(VolunteerAvailability.volunteer_id == vol.id,
-                                      VolunteerAvailability.slot == Opportunity.availability)),
-                   ~exists().where(ShiftSignup.shift_id == Shift.id, ShiftSignup.volunteer_id == vol.id,
-                                   ShiftSignup.status.in_(signups.ACTIVE)))
-            .order_by(Shift.starts_at, Shift.id).limit(limit))
+    stmt = select(Opportunity.id).where(
+        exists().where(VolunteerArea.volunteer_id == vol.id, VolunteerArea.area == Opportunity.area),
+        or_(Opportunity.availability.is_(None),
+            exists().where(VolunteerAvailability.volunteer_id == vol.id,
+                           VolunteerAvailability.slot == Opportunity.availability)))
     if prefix:
         stmt = stmt.where(or_(Opportunity.postal_code == "",
                               func.substr(Opportunity.postal_code, 1, len(prefix)) == prefix))
     return stmt
 
 
+def _open_conditions(vol: Volunteer, now: dt.datetime, shift: Any = Shift) -> list[Any]:
+    """A future shift with a free place that the volunteer is not on already."""
+    held = (select(func.count()).select_from(ShiftSignup)
+            .where(ShiftSignup.shift_id == shift.id, ShiftSignup.status.in_(shift_service.HOLDING))
+            .correlate(shift).scalar_subquery())
+    return [shift.starts_at > now, shift.status == ShiftStatus.scheduled, held < shift.capacity,
+            ~exists().where(ShiftSignup.shift_id == shift.id, ShiftSignup.volunteer_id == vol.id,
+                            ShiftSignup.status.in_(signups.ACTIVE)).correlate(shift)]
+
+
+def open_shifts_query(settings: Settings, vol: Volunteer, now: dt.datetime, limit: int = 20, *,
+                      lateral: bool = True) -> Any:
+    """The next open shifts that fit, soonest first.
+
+    On PostgreSQL each fitting opportunity gives at most `limit` of its next open shifts through a
+    LATERAL join on (opportunity_id, starts_at): a year of shifts is never scanned for a volunteer
+    whom few opportunities fit. SQLite (no LATERAL, small installs) filters one scan by start time.
+    """
+    fitting = _fitting_opportunities(settings, vol)
+    if not lateral:
+        return (select(Shift, Opportunity).join(Opportunity, Opportunity.id == Shift.opportunity_id)
+                .where(Shift.opportunity_id.in_(fitting), *_open_conditions(vol, now))
+                .order_by(Shift.starts_at, Shift.id).limit(limit))
+    opps = fitting.subquery("fit")
+    each = aliased(Shift)
+    nxt = (select(each.id.label("shift_id")).where(each.opportunity_id == opps.c.id, *_open_conditions(vol, now, each))
+           .order_by(each.starts_at, each.id).limit(limit).lateral("nxt"))
+    return (select(Shift, Opportunity).select_from(opps).join(nxt, true())
+            .join(Shift, Shift.id == nxt.c.shift_id).join(Opportunity, Opportunity.id == opps.c.id)
+            .order_by(Shift.starts_at, Shift.id).limit(limit))
+
+
 def open_shifts(session: Session, settings: Settings, vol: Volunteer, now: dt.datetime) -> list[tuple[Shift, Opportunity]]:
     assert vol.id is not None
     tz = shift_service.zone(settings)
     out = []
-    for shift, opp in session.execute(open_shifts_query(settings, vol, now, 60)).tuples():
+    query = open_shifts_query(settings, vol, now, 60, lateral=is_postgres(session))
+    for shift, opp in session.execute(query).tuples():
         if not qualifications.missing(session, vol.id, list(opp.requires or []), shift.starts_at.astimezone(tz).date()):
             out.append((shift, opp))
         if len(out) == 20:
