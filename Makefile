@@ -5,13 +5,21 @@ PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-sqlite test-postgres lint bench clean
+.PHONY: install lock run test test-sqlite test-postgres lint bench clean
 
-$(VENV)/.installed: pyproject.toml
+# The exact versions CI tested (requirements.lock), then this package itself without re-resolving.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps -e .
 	touch $@
+
+# After changing dependencies in pyproject.toml: re-pin everything (commit the result).
+lock:
+	test -x $(VENV)/bin/pip-compile || $(PY) -m pip install -q pip-tools
+	$(VENV)/bin/pip-compile -q --extra dev --strip-extras --no-emit-index-url --no-emit-find-links \
+		-o requirements.lock pyproject.toml
 
 install: $(VENV)/.installed
 
@@ -28,8 +36,10 @@ test-sqlite: install
 test-postgres: install
 	CRM_TEST_DATABASE_URL=$(PG_TEST_URL) CRM_TEST_REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest -q $(PYTEST_ARGS)
 
+# Style, complexity and banned imports (ruff), then the floors of docs/architecture.md (import-linter).
 lint: install
 	$(VENV)/bin/ruff check crm worker tests bench
+	$(VENV)/bin/lint-imports
 
 bench: install
 	for f in bench/*.py; do $(PY) $$f || exit 1; done

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from crm.campaigns import digests, pipeline  # noqa: E402
+from crm.campaigns import digests, pipeline, planning  # noqa: E402
 from crm.campaigns import service as campaigns  # noqa: E402
 from crm.campaigns.models import Delivery  # noqa: E402
 from crm.config import Settings, load_settings  # noqa: E402
@@ -161,7 +161,7 @@ def main() -> None:
                                                  "body_html": "<p>Dear {{ contact.first_name }},</p><p>News.</p>"},
                                    "bench@example.org").id
             campaigns.launch(s, settings, cid)
-        pipeline.plan(settings, cid)
+        planning.plan(settings, cid)
         b_plan = time.perf_counter() - t
         if args.plan_only:
             t = time.perf_counter()

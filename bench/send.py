@@ -216,7 +216,7 @@ def main() -> None:
 
     from sqlalchemy import text
 
-    from crm.campaigns import pipeline, service
+    from crm.campaigns import pipeline, planning, service
     from crm.config import load_settings
     from crm.db import session_scope, utcnow
     from crm.migrate import upgrade
@@ -290,7 +290,7 @@ def main() -> None:
             service.launch(s, settings, cid_plan)
         t0 = time.perf_counter()
         with session_scope(settings) as s:
-            planned = pipeline.plan_deliveries(s, service.get(s, cid_plan))
+            planned = planning.plan_deliveries(s, service.get(s, cid_plan))
             service.get(s, cid_plan).planned_at = utcnow()
         plan_s = time.perf_counter() - t0
         print(f"(c) planning {planned:,} deliveries (one INSERT ... SELECT ... ON CONFLICT DO NOTHING): "
@@ -308,7 +308,7 @@ def main() -> None:
         with session_scope(settings) as s:
             s.execute(text("UPDATE subscription SET state = 'unsubscribed' WHERE list = 'newsletter' AND "
                            "contact_id IN (SELECT id FROM contact WHERE email_key LIKE 'c%')"))
-        pipeline.plan(settings, cid_small)
+        planning.plan(settings, cid_small)
         rss_small, sent_small = sender_rss(settings, cid_small, 8)
         with session_scope(settings) as s:
             s.execute(text("UPDATE subscription SET state = 'confirmed' WHERE list = 'newsletter' AND "

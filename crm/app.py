@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
+from litestar.di import Provide
 from litestar.middleware.rate_limit import RateLimitConfig, RateLimitMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
 from litestar.stores.memory import MemoryStore
 from litestar.stores.registry import StoreRegistry
 
+from crm import queue
 from crm.campaigns.digest_routes import DigestController
+from crm.campaigns.invitation_routes import InvitationController, RespondController
 from crm.campaigns.routes import BounceWebhookController, CampaignController, TrackingController
+from crm.celery_publisher import CeleryPublisher
 from crm.config import Settings, get_settings
 from crm.contacts.routes import ContactController
 from crm.content.routes import ContentController
@@ -21,7 +28,7 @@ from crm.donations.routes import DonationInquiryController
 from crm.emailtemplates.routes import TemplateController
 from crm.forms.routes import FormController, InterestController
 from crm.health import health, ready
-from crm.http import exception_handlers
+from crm.http import exception_handlers, ids_in_range
 from crm.jobs.routes import JobController
 from crm.preferences.routes import (
     ConfirmController,
@@ -30,11 +37,29 @@ from crm.preferences.routes import (
     PreferencesController,
     UnsubscribeController,
 )
+from crm.privacy import service as privacy
 from crm.segments.routes import SegmentController
-from crm.staff.routes import AuditController
+from crm.staff.routes import AuditController, StaffController
 from crm.volunteers.portal_routes import PortalApiController, PortalController
-from crm.volunteers.routes import OpportunityController, RespondController, VolunteerController
+from crm.volunteers.routes import OpportunityController, VolunteerController
 from crm.volunteers.shift_routes import HoursController, QualificationController, ShiftController
+from crm.webhooks.routes import WebhookEndpointController
+
+STATIC_DIR = Path(__file__).parent / "pages" / "static"
+SWAGGER_ASSETS = "/static/vendor/swagger-ui"
+# The staff routes carry this requirement, so the OpenAPI page shows an Authorize button for them.
+BEARER = "BearerToken"
+
+
+def _openapi_config() -> OpenAPIConfig:
+    """The document at /schema/openapi.json; its page loads Swagger UI from the app, never from a CDN."""
+    swagger = SwaggerRenderPlugin(
+        path="/", js_url=f"{SWAGGER_ASSETS}/swagger-ui-bundle.js", css_url=f"{SWAGGER_ASSETS}/swagger-ui.css",
+        standalone_preset_js_url=f"{SWAGGER_ASSETS}/swagger-ui-standalone-preset.js",
+        favicon=f"<link rel='icon' type='image/png' href='{SWAGGER_ASSETS}/favicon-32x32.png'>")
+    scheme = SecurityScheme(type="http", scheme="bearer", description="a staff API token (`crm staff create`)")
+    return OpenAPIConfig(title="Charity CRM", version="1.0.0", path="/schema", render_plugins=[swagger],
+                         components=Components(security_schemes={BEARER: scheme}))
 
 
 class FormRateLimitMiddleware(RateLimitMiddleware):
@@ -43,7 +68,8 @@ class FormRateLimitMiddleware(RateLimitMiddleware):
     def create_response_headers(self, cache_object: Any) -> dict[str, str]:
         headers = super().create_response_headers(cache_object)
         reset = headers.get(self.config.rate_limit_reset_header_key)
-        if reset is not None:
+        # Only the 429 says "retry after": a successful answer carrying it tells clients to wait.
+        if reset is not None and len(cache_object.history) >= self.max_requests:
             headers["Retry-After"] = str(max(1, int(reset)))
         return headers
 
@@ -57,8 +83,14 @@ def _stores(settings: Settings) -> StoreRegistry:
     return StoreRegistry(default_factory=lambda _name: MemoryStore())
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def _privacy() -> Any:
+    return privacy
+
+
+def create_app(settings: Settings | None = None, publisher: queue.Publisher | None = None) -> Litestar:
+    """The API; `publisher` (tests: a MemoryPublisher) replaces the Celery one for this process."""
     settings = settings or get_settings()
+    queue.install(publisher or CeleryPublisher(settings))
     settings.resolved_secret("secret_key")  # fail (or generate) at startup, not at the first email
     rate_limit = RateLimitConfig(
         rate_limit=("minute", settings.form_rate_limit),
@@ -70,24 +102,26 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Access-Control-Allow-Origin is sent. Never "null": sandboxed iframes and file:// pages send that origin.
     cors = CORSConfig(allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "PUT", "OPTIONS"],
                       allow_headers=["content-type", "authorization"], max_age=600)
+    staff_api = Router(path="/", security=[{BEARER: []}], route_handlers=[
+        ContactController, VolunteerController, OpportunityController, InvitationController, DonationInquiryController,
+        CampaignController, SegmentController, ContentController, DigestController,
+        JobController, TemplateController, AuditController, StaffController, WebhookEndpointController,
+        ShiftController, QualificationController, HoursController,
+    ])
+    static = create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False)
     app = Litestar(
         route_handlers=[
             health, ready, InterestController, public_forms, ConfirmController,
             PreferencesController, PreferencesApiController, UnsubscribeController,
-            ContactController, VolunteerController, OpportunityController, RespondController,
-            ShiftController, QualificationController, HoursController, PortalController, PortalApiController,
-            DonationInquiryController,
-            CampaignController, BounceWebhookController, TrackingController,
-            SegmentController, ContentController, DigestController,
-            JobController, TemplateController, AuditController,
+            RespondController, BounceWebhookController, TrackingController, staff_api, static,
+            PortalController, PortalApiController,
         ],
         cors_config=cors,
+        guards=[ids_in_range],
+        dependencies={"privacy": Provide(_privacy, sync_to_thread=False)},
         exception_handlers=exception_handlers,
         stores=_stores(settings),
-        openapi_config=OpenAPIConfig(
-            title="Charity CRM", version="1.0.0", path="/schema",
-            render_plugins=[SwaggerRenderPlugin(), ScalarRenderPlugin(path="/scalar")],
-        ),
+        openapi_config=_openapi_config(),
         debug=False,
     )
     app.state.settings = settings

@@ -10,6 +10,8 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from crm import queue
+from crm.celery_publisher import CeleryPublisher
 from crm.config import ConfigError, Settings, get_settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -45,6 +47,39 @@ def cmd_staff_create(args: argparse.Namespace, settings: Settings) -> int:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
     print(f"created {role} {email}; the token is shown only now:")
+    print(token)
+    return 0
+
+
+def cmd_staff_deactivate(args: argparse.Namespace, settings: Settings) -> int:
+    from crm.db import session_scope
+    from crm.errors import DomainError
+    from crm.staff import management
+
+    try:
+        with session_scope(settings) as session:
+            staff = management.find_staff(session, args.email)
+            management.deactivate(session, staff)
+            email = staff.email
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    print(f"deactivated {email}; their token no longer works")
+    return 0
+
+
+def cmd_staff_token(args: argparse.Namespace, settings: Settings) -> int:
+    from crm.db import session_scope
+    from crm.errors import DomainError
+    from crm.staff import management
+
+    try:
+        with session_scope(settings) as session:
+            token = management.issue_token(session, management.find_staff(session, args.email))
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    print(f"a new token for {args.email}; the previous one stopped working. Shown only now:")
     print(token)
     return 0
 
@@ -178,32 +213,24 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--email", required=True)
     create.add_argument("--role", required=True, choices=["admin", "editor", "viewer"])
     create.set_defaults(func=cmd_staff_create)
+    deactivate = staff.add_parser("deactivate", help="turn a staff member off; their token stops at once")
+    deactivate.add_argument("--email", required=True)
+    deactivate.set_defaults(func=cmd_staff_deactivate)
+    token = staff.add_parser("token", help="issue a new token for a staff member (the old one stops)")
+    token.add_argument("--email", required=True)
+    token.set_defaults(func=cmd_staff_token)
 
-    for register in EXTENSIONS:
+    for register in _extensions():
         register(sub)
     return parser
 
 
-# Other domains add their subcommands here (demo, import, digest) without touching the core above.
-EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
+# Other domains' subcommands (import, demo, digest), listed here rather than appended by imports.
+def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
+    from crm import contacts_cli
+    from crm.campaigns import digest_cli
 
-
-def _digest_cli(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from crm.campaigns.digest_cli import register
-
-    register(sub)
-
-
-EXTENSIONS.append(_digest_cli)
-
-
-def _contacts_cli(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from crm.contacts.cli import register
-
-    register(sub)
-
-
-EXTENSIONS.append(_contacts_cli)
+    return [digest_cli.register, contacts_cli.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -214,6 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"crm: {exc}", file=sys.stderr)
         return 2
+    # Commands that commit work (digests, imports) wake the workers through the broker.
+    queue.install(CeleryPublisher(settings))
     return int(args.func(args, settings) or 0)
 
 

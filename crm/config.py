@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     shift_reminder_hours: int = Field(24, ge=1)
     qualification_warn_days: int = Field(30, ge=1)
     outbox_sweep_seconds: float = Field(15.0, gt=0)
+    webhook_dispatch_seconds: float = Field(1.0, gt=0)  # how often the beat fans out and starts webhook POSTs
+    # Longer than the 15 s timeout plus connecting: a live attempt is never taken twice; a worker killed
+    # mid-POST delays its delivery by this much.
+    webhook_lease_seconds: int = Field(45, ge=20)
 
     @field_validator("public_base_url")
     @classmethod

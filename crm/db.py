@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event, literal_column
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -96,6 +97,16 @@ def dialect_insert(session: Session) -> Any:
 
 def utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
+
+
+def today(settings: Settings, now: _dt.datetime | None = None) -> _dt.date:
+    """The charity's calendar day (CRM_TIMEZONE): the one "today" for pauses, matching, digests, queues."""
+    return (now or utcnow()).astimezone(ZoneInfo(settings.timezone)).date()
+
+
+def iso(value: _dt.date | None) -> str | None:
+    """A date or datetime as ISO 8601 for JSON, None kept."""
+    return value.isoformat() if value is not None else None
 
 
 class UTCDateTime(TypeDecorator[_dt.datetime]):

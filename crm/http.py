@@ -18,7 +18,7 @@ from sqlmodel import Session
 from crm.config import Settings
 from crm.db import session_scope
 from crm.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
-from crm.forms.service import RequestMeta
+from crm.origin import RequestMeta
 from crm.staff import service as staff_service
 from crm.staff.models import Staff, StaffRole
 
@@ -75,8 +75,6 @@ requires_editor = _role_guard(StaffRole.editor)
 requires_admin = _role_guard(StaffRole.admin)
 
 
-async def provide_staff(request: Request[Any, Any, Any]) -> Staff:
-    return current_staff(request)
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -107,6 +105,24 @@ def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Re
     return Response(error_body(400, f"invalid input: {summary}", errors), status_code=400)
 
 
+# Every id column is a 32-bit integer on PostgreSQL; SQLite refuses beyond 64 bits with an OverflowError.
+MAX_ID = 2**31 - 1
+
+
+def ids_in_range(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """An integer path parameter no row can have is the caller's mistake: a 400 naming it."""
+    bad = [{"key": name, "source": "path", "message": f"must be between 0 and {MAX_ID}"}
+           for name, value in connection.path_params.items()
+           if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_ID]
+    if bad:
+        raise ValidationException("a path parameter is out of range", extra=bad)
+
+
+def _overflow(_: Request[Any, Any, Any], exc: OverflowError) -> Response[dict[str, Any]]:
+    # SQLite cannot bind integers beyond 64 bits: a number the caller sent, not our failure.
+    return Response(error_body(400, "a number is out of range", {"body": "number out of range"}), status_code=400)
+
+
 def _data_error(_: Request[Any, Any, Any], exc: DataError) -> Response[dict[str, Any]]:
     # PostgreSQL refuses values its columns cannot hold (an id beyond integer range, say): that is
     # the caller's input, not our failure.
@@ -118,6 +134,7 @@ exception_handlers: dict[type[Exception], Any] = {
     DomainError: _domain_error,
     ValidationException: _validation_error,
     DataError: _data_error,
+    OverflowError: _overflow,
 }
 
 
@@ -140,7 +157,7 @@ def decode_cursor(cursor: str | None) -> Any:
 def decode_id_cursor(cursor: str | None) -> int | None:
     """The id a keyset-paged list gave out as its next_cursor (every list here pages by id)."""
     after = decode_cursor(cursor)
-    if after is not None and (not isinstance(after, int) or isinstance(after, bool)):
+    if after is not None and (not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= MAX_ID):
         raise Invalid.field("cursor", "is not a cursor this API gave out")
     return after
 

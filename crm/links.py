@@ -28,11 +28,3 @@ def person_links(settings: Settings, contact_id: int) -> dict[str, str]:
         "unsubscribe": url_for(settings, contact_id, "unsubscribe"),
     }
 
-
-def unsubscribe_mailto(settings: Settings, contact_id: int) -> str:
-    from email.utils import parseaddr
-
-    addr = parseaddr(settings.mail_from)[1] or "unsubscribe@example.org"
-    local, _, domain = addr.partition("@")
-    token = token_for(settings, contact_id, "unsubscribe")
-    return f"mailto:{local}+unsubscribe@{domain}?subject=unsubscribe%20{token}"

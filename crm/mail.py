@@ -12,7 +12,7 @@ import contextlib
 import smtplib
 import ssl
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -354,6 +354,3 @@ def make_sender(settings: Settings) -> Sender:
         return FileSender(settings.outbox_dir)
     return MemorySender()
 
-
-def recipients_of(messages: Iterable[EmailMessage]) -> list[str]:
-    return [str(m["To"]) for m in messages]

@@ -1,37 +1,111 @@
-"""Wake-up calls to the workers. The database holds the work; the broker only says "look now".
+"""Wake-up calls to the workers: published after the session's commit, by construction.
 
-Publishing may fail (broker down): that is logged and left to the periodic sweep,
-which finds the rows by their state. Nothing here ever raises to the caller.
+The database holds the work; the broker only says "look now". `publish(session, task, *args)`
+remembers the call on the session and sends it when (and only when) that session commits, so
+no caller can wake a worker for rows it has not written yet, or for rows rolled back. The same
+call made twice in one transaction goes out once.
+
+Which broker is used is not this floor's business: the process installs a `Publisher` at start
+(`create_app` and the CLI a Celery one from `crm.celery_publisher`, the worker its own app's,
+tests a `MemoryPublisher`). Publishing may fail (broker down): that is logged and left to the
+periodic sweeps, which find the rows by their state. Nothing here ever raises to the caller.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
-from crm.config import Settings
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
 SEND_OUTBOX = "worker.tasks.send_outbox_message"
+IMPORT_CONTACTS = "worker.tasks.import_contacts"
+PLAN_CAMPAIGN = "worker.tasks.plan_campaign"
+SEND_CAMPAIGN = "worker.tasks.send_campaign"
+
+_PENDING = "crm.queue.pending"
 
 
-def enqueue(settings: Settings, task: str, *args: Any, countdown: float | None = None) -> bool:
-    from worker.celery_app import celery_for
+class Publisher(Protocol):
+    def send(self, task: str, args: tuple[Any, ...]) -> bool:
+        """Hand one wake-up call to the broker; False when it could not (never raises)."""
+        ...
 
-    try:
-        celery_for(settings).send_task(
-            task, args=args, countdown=countdown, retry=True,
-            retry_policy={"max_retries": 1, "interval_start": 0.1, "interval_step": 0.2, "interval_max": 0.5},
-        )
-        return True
-    except Exception as exc:  # noqa: BLE001 - any broker failure is recovered by the sweep
-        log.warning("could not enqueue %s%r (the sweep will pick it up): %s", task, args, exc)
+
+class NullPublisher:
+    """Until a process installs its publisher: nothing is sent, the sweeps find the work."""
+
+    def send(self, task: str, args: tuple[Any, ...]) -> bool:
+        log.debug("no publisher installed; %s%r left to the sweep", task, args)
         return False
 
 
-def enqueue_outbox(settings: Settings, ids: Iterable[int]) -> None:
+class MemoryPublisher:
+    """For tests: remembers what would have gone to the broker, in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, tuple[Any, ...]]] = []
+
+    def send(self, task: str, args: tuple[Any, ...]) -> bool:
+        self.sent.append((task, args))
+        return True
+
+    def of(self, task: str) -> list[tuple[Any, ...]]:
+        return [args for name, args in self.sent if name == task]
+
+
+_installed: Publisher = NullPublisher()
+
+
+def install(publisher: Publisher) -> Publisher:
+    """Make `publisher` the process's broker; returns the one it replaces (tests put it back)."""
+    global _installed
+    previous, _installed = _installed, publisher
+    return previous
+
+
+def installed() -> Publisher:
+    return _installed
+
+
+def publish(session: Session, task: str, *args: Any, copies: int = 1) -> None:
+    """Send `task(*args)` once this session commits; dropped if it rolls back.
+
+    `copies` wakes that many workers (a campaign's parallel senders); repeated calls within one
+    transaction coalesce to the largest number asked for.
+    """
+    pending: dict[tuple[str, tuple[Any, ...]], int] | None = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = {}
+        event.listen(session, "after_commit", _flush)
+        event.listen(session, "after_rollback", _drop)
+    key = (task, args)
+    pending[key] = max(pending.get(key, 0), copies)
+
+
+def publish_outbox(session: Session, ids: Iterable[int]) -> None:
     for message_id in ids:
-        if not enqueue(settings, SEND_OUTBOX, message_id):
-            break
+        publish(session, SEND_OUTBOX, message_id)
+
+
+def _flush(session: Session) -> None:
+    pending = session.info.get(_PENDING) or {}
+    calls, session.info[_PENDING] = list(pending.items()), {}
+    publisher = _installed
+    for (task, args), copies in calls:
+        for _ in range(copies):
+            try:
+                sent = publisher.send(task, args)
+            except Exception as exc:  # noqa: BLE001 - a publisher that raises must not undo a commit
+                log.warning("publisher failed on %s%r: %s", task, args, exc)
+                sent = False
+            if not sent:
+                return  # the broker is down: the rest would fail too; the sweeps recover it all
+
+
+def _drop(session: Session) -> None:
+    session.info[_PENDING] = {}

@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
+from crm import queue
 from crm.config import Settings, load_settings
 from crm.db import engine_for
 from crm.mail import MemorySender
@@ -111,7 +112,16 @@ def _has_sqlite_sequence(conn: Any) -> bool:
 
 
 @pytest.fixture
-def settings(migrated: str, tmp_path: Path) -> Iterator[Settings]:
+def published() -> Iterator[queue.MemoryPublisher]:
+    """What this test's commits would have sent to the broker (installed for the test's duration)."""
+    publisher = queue.MemoryPublisher()
+    previous = queue.install(publisher)
+    yield publisher
+    queue.install(previous)
+
+
+@pytest.fixture
+def settings(migrated: str, tmp_path: Path, published: queue.MemoryPublisher) -> Iterator[Settings]:
     _clean(migrated)
     MemorySender.outbox.clear()
     yield make_settings(tmp_path, migrated)
@@ -126,10 +136,10 @@ def session(settings: Settings) -> Iterator[Session]:
 
 
 @pytest.fixture
-def app(settings: Settings) -> Any:
+def app(settings: Settings, published: queue.MemoryPublisher) -> Any:
     from crm.app import create_app
 
-    return create_app(settings)
+    return create_app(settings, publisher=published)
 
 
 @pytest.fixture
@@ -197,8 +207,16 @@ def smtp() -> Iterator[Any]:
 
 
 @pytest.fixture
-def live_settings(settings: Settings, redis_url: str, smtp: Any, tmp_path: Path) -> Settings:
-    """Settings for the production shape: this test's database, Redis broker, SMTP to the catcher."""
-    return make_settings(tmp_path, settings.database_url, broker_url=redis_url, redis_url=redis_url,
+def live_settings(settings: Settings, redis_url: str, smtp: Any, tmp_path: Path) -> Iterator[Settings]:
+    """Settings for the production shape: this test's database, Redis broker, SMTP to the catcher.
+
+    Commits made in the test process wake the real workers through the real broker.
+    """
+    from crm.celery_publisher import CeleryPublisher
+
+    live = make_settings(tmp_path, settings.database_url, broker_url=redis_url, redis_url=redis_url,
                          mail_backend="smtp", smtp_host="127.0.0.1", smtp_port=smtp.port,
                          outbox_sweep_seconds=2.0)
+    previous = queue.install(CeleryPublisher(live))
+    yield live
+    queue.install(previous)

@@ -1,51 +1,23 @@
-"""The Celery app, configured only from crm.config."""
+"""The Celery app, configured only from crm.config, built when a worker starts (never at import)."""
 
 from __future__ import annotations
+
+from functools import cache
+from typing import Any
 
 from celery import Celery
 from celery.schedules import crontab
 
+from crm import queue
+from crm.celery_publisher import CeleryPublisher, celery_client
 from crm.config import Settings, get_settings
 
 
-def _prepare_broker(url: str) -> None:
-    if url.startswith("sqla+sqlite:///"):
-        from pathlib import Path
-
-        path = url.removeprefix("sqla+sqlite:///")
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-
-
 def make_celery(settings: Settings) -> Celery:
-    _prepare_broker(settings.broker_url)
-    app = Celery("crm", broker=settings.broker_url, include=["worker.tasks"])
-    app.conf.update(
-        task_default_queue=settings.instance,
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        task_ignore_result=True,
-        task_serializer="json",
-        accept_content=["json"],
-        timezone=settings.timezone,
-        enable_utc=True,
-        broker_connection_retry_on_startup=True,
-        broker_connection_timeout=3,
-        broker_transport_options=transport_options(settings.broker_url),
-        worker_hijack_root_logger=False,
-        beat_schedule=beat_schedule(settings),
-    )
+    app = celery_client(settings, current=True)
+    app.conf.update(include=["worker.tasks"], beat_schedule=beat_schedule(settings))
     app.conf.crm_settings = settings
     return app
-
-
-def transport_options(url: str) -> dict[str, object]:
-    if url.startswith(("redis://", "rediss://")):
-        # Never a countdown longer than this: the database, not the broker, holds delays.
-        return {"visibility_timeout": 3600}
-    # kombu's SQLAlchemy transport hands its options to create_engine(); give it none.
-    return {}
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
@@ -55,6 +27,10 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
         # Scheduled launches, expired leases, lost send tasks, finished campaigns.
         "sweep-campaigns": {"task": "worker.tasks.sweep_campaigns",
                             "schedule": min(5.0, settings.outbox_sweep_seconds)},
+        # Fan-out and delivery of outgoing webhooks; the task only starts POSTs and returns at once.
+        "dispatch-webhooks": {"task": "worker.tasks.dispatch_webhooks", "schedule": settings.webhook_dispatch_seconds,
+                              "options": {"expires": 10}},
+        "clean-webhook-log": {"task": "worker.tasks.clean_webhook_log", "schedule": 3600.0},
         "digest-weekly": {
             "task": "worker.tasks.run_digests",
             "schedule": crontab(minute=0, hour=settings.digest_hour, day_of_week=settings.digest_weekly_day),
@@ -75,15 +51,16 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
     }
 
 
-_apps: dict[int, Celery] = {}
+@cache
+def worker_app() -> Celery:
+    """The worker process's one app, from its environment; its tasks publish through it."""
+    app = make_celery(get_settings())
+    queue.install(CeleryPublisher(app.conf.crm_settings, app))
+    return app
 
 
-def celery_for(settings: Settings) -> Celery:
-    """One Celery app per Settings object (the API's, the worker's, a test's)."""
-    key = id(settings)
-    if key not in _apps:
-        _apps[key] = make_celery(settings)
-    return _apps[key]
-
-
-app = celery_for(get_settings())
+def __getattr__(name: str) -> Any:
+    # `celery -A worker.celery_app:app` reads this attribute: the app is built only then.
+    if name == "app":
+        return worker_app()
+    raise AttributeError(name)

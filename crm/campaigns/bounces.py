@@ -15,9 +15,9 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from crm.campaigns.models import Delivery, DeliveryStatus
-from crm.campaigns.pipeline import bounce_contact
 from crm.config import Settings
 from crm.contacts import service as contacts
+from crm.contacts.bounces import bounce
 from crm.contacts.models import Contact
 from crm.db import utcnow
 from crm.errors import Invalid
@@ -83,7 +83,7 @@ def apply(session: Session, settings: Settings, data: Any) -> dict[str, int]:
             counts["ignored"] += 1
             continue
         if hard:
-            bounce_contact(session, contact.id, "complained" if ev["type"] == "complaint" else "bounced")
+            bounce(session, contact.id, "complained" if ev["type"] == "complaint" else "bounced")
             counts["suppressed"] += 1
             continue
         session.execute(update(Contact).where(Contact.id == contact.id)
@@ -91,6 +91,6 @@ def apply(session: Session, settings: Settings, data: Any) -> dict[str, int]:
         score = session.scalar(select(Contact.soft_bounces).where(Contact.id == contact.id)) or 0
         counts["soft"] += 1
         if score >= settings.soft_bounce_threshold:
-            bounce_contact(session, contact.id, "bounced")
+            bounce(session, contact.id, "bounced")
             counts["suppressed"] += 1
     return {"accepted": len(events), **counts}

@@ -39,7 +39,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
 from crm.config import Settings
-from crm.mail import LANGUAGES, CompiledEmail, base_context, compile_email, safe_header
+from crm.emailtemplates import service as emailtemplates
+from crm.mail import LANGUAGES, CompiledEmail, base_context, safe_header
 from crm.tokens import make_token
 
 DAY = 86400
@@ -581,9 +582,5 @@ def language_for(person_language: str, available: set[str]) -> str:
 
 
 def load_compiled(settings: Settings, session: Any, key: str, language: str) -> CompiledEmail:
-    """The templates API's version when that module is present, the files otherwise."""
-    try:
-        from crm.emailtemplates import service as emailtemplates  # type: ignore[import-not-found]
-    except ImportError:
-        return compile_email(settings, key, language)
+    """The templates API's version (staff edits, else the files)."""
     return emailtemplates.load(session, settings, key, language)  # type: ignore[no-any-return]

@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     and_,
@@ -49,9 +47,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from crm.campaigns import pipeline
+from crm.campaigns import lifecycle
 from crm.campaigns import service as campaigns
-from crm.campaigns.compose import Links, Person, load_compiled
+from crm.campaigns.compose import Links, load_compiled
+from crm.campaigns.digest_extras import TopicLookup
 from crm.campaigns.models import Campaign, CampaignKind, CampaignState, Delivery, DeliveryStatus, DigestItem
 from crm.config import Settings
 from crm.contacts import service as contacts
@@ -59,13 +58,12 @@ from crm.contacts.models import (
     Contact,
     ContactInterest,
     Frequency,
-    Interest,
     ListKey,
     Subscription,
     SubscriptionState,
 )
 from crm.content.models import ContentItem, ContentTopic
-from crm.db import UTCDateTime, is_postgres, utcnow
+from crm.db import UTCDateTime, is_postgres, today, utcnow
 from crm.errors import Invalid, NotFound
 from crm.mail import LANGUAGES, base_context
 from crm.volunteers.models import Volunteer
@@ -85,15 +83,6 @@ SUBJECTS = {
     ("monthly", "en"): "New this month on the topics you chose",
     ("monthly", "es"): "Novedades de este mes sobre los temas que eligió",
 }
-MONTHS = {
-    "en": ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December"],
-    "es": ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
-           "noviembre", "diciembre"],
-}
-OTHER_TOPIC = {"en": "Other news", "es": "Otras noticias"}
-
-
 def parse_frequency(value: Any) -> str:
     if not isinstance(value, str) or value not in PERIODS:
         raise Invalid.field("frequency", f"must be one of {', '.join(PERIODS)}")
@@ -202,7 +191,7 @@ def _lock(session: Session, frequency: str) -> None:
 
 def local_date(settings: Settings, now: dt.datetime) -> dt.date:
     """The charity's calendar day: names runs, and ends pauses (a date the person picked)."""
-    return now.astimezone(ZoneInfo(settings.timezone)).date()
+    return today(settings, now)
 
 
 def run_name(settings: Settings, frequency: str, now: dt.datetime) -> str:
@@ -255,7 +244,7 @@ def plan_run(session: Session, settings: Settings, frequency: str, *, now: dt.da
     recipients = session.scalar(select(func.count()).where(Delivery.campaign_id == run_id)) or 0
     items = session.scalar(select(func.count()).where(DigestItem.campaign_id == run_id)) or 0
     if recipients:
-        pipeline.start_sending(session, run_id, settings)
+        lifecycle.start_sending(session, run_id)
         return DigestRun(run_id, frequency, recipients, items, True)
 
     earlier = session.scalar(
@@ -292,85 +281,6 @@ def stats(session: Session, run_id: int) -> dict[str, Any]:
             **campaigns.stats(session, run_id), "items": int(items)}
 
 
-# --- items for templates ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Topic:
-    key: str
-    label: str
-    label_es: str
-    position: int
-
-    def label_in(self, language: str) -> str:
-        return (self.label_es or self.label) if language == "es" else self.label
-
-
-class TopicLookup:
-    """Each item's primary topic (first in the taxonomy's order), loaded lazily and kept per run."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.by_item: dict[int, Topic | None] = {}
-        # (item id, language) -> the fields enrich adds: a digest run asks for the same few items 100k times.
-        self.fields: dict[tuple[int, str], dict[str, Any]] = {}
-
-    def load(self, ids: Iterable[int]) -> None:
-        missing = [i for i in set(ids) if i not in self.by_item]
-        if not missing:
-            return
-        rows = self.session.execute(
-            select(ContentTopic.content_id, Interest.key, Interest.label, Interest.label_es, Interest.position)
-            .join(Interest, Interest.key == ContentTopic.interest_key)
-            .where(ContentTopic.content_id.in_(missing))
-            .order_by(ContentTopic.content_id, Interest.position, Interest.key)
-        ).all()
-        for content_id in missing:
-            self.by_item[content_id] = None
-        for content_id, key, label, label_es, position in rows:
-            if self.by_item[content_id] is None:
-                self.by_item[content_id] = Topic(key, label, label_es or "", position)
-
-    def enrich(self, items: list[dict[str, Any]], language: str) -> None:
-        """Add topic, topic_label and a localized date to each item dict, in place."""
-        lang = language if language in LANGUAGES else "en"
-        fields = self.fields
-        if all((i.get("id"), lang) in fields for i in items):
-            for item in items:
-                item.update(fields[(item["id"], lang)])
-            return
-        self.load(int(i["id"]) for i in items if i.get("id") is not None)
-        for item in items:
-            topic = self.by_item.get(int(item["id"])) if item.get("id") is not None else None
-            item["topic"] = topic.key if topic else ""
-            item["topic_label"] = topic.label_in(lang) if topic else OTHER_TOPIC[lang]
-            item["topic_position"] = topic.position if topic else 10_000
-            item["date"] = format_date(item.get("published_at"), lang)
-            if item.get("id") is not None:
-                fields[(item["id"], lang)] = {k: item[k] for k in ("topic", "topic_label", "topic_position", "date")}
-
-
-def format_date(value: Any, language: str) -> str:
-    if not value:
-        return ""
-    when = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
-    month = MONTHS.get(language, MONTHS["en"])[when.month - 1]
-    return f"{when.day} de {month} de {when.year}" if language == "es" else f"{month} {when.day}, {when.year}"
-
-
-def _digest_extras(session: Session, settings: Settings, campaign: Campaign) -> Any:
-    """The pipeline hands digests their items without topics: add them before each render."""
-    lookup = TopicLookup(session)
-
-    def extras(person: Person) -> dict[str, str]:
-        if person.items:
-            lookup.enrich(person.items, person.language)
-        return {}
-
-    return extras
-
-
-pipeline.register_context_extras(CampaignKind.digest, _digest_extras)
 
 
 # --- preview ----------------------------------------------------------------------------------

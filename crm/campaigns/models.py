@@ -49,7 +49,8 @@ class Campaign(SQLModel, table=True):
     name: str = Field(max_length=200)
     subject: str = Field(default="", max_length=500)
     list: str = Field(default="newsletter", max_length=32)
-    segment_id: int | None = Field(default=None, index=True)
+    # RESTRICT: a segment in use cannot be deleted (the segments service turns the refusal into a 409).
+    segment_id: int | None = Field(default=None, index=True, foreign_key="segment.id", ondelete="RESTRICT")
     template: str = Field(default="campaign", max_length=64)
     body_html: str | None = Field(default=None)
     body_text: str | None = Field(default=None)

@@ -1,26 +1,20 @@
-"""The sending pipeline: plan, claim, send, sweep. The delivery rows are its only memory.
+"""The sending pipeline: claim, send, record. The delivery rows are its only memory.
 
-Entry points (the worker's tasks are one line around each):
-- `plan(settings, campaign_id)`: one INSERT ... SELECT ... ON CONFLICT DO NOTHING of every
-  eligible recipient (never loaded into Python), then `planned_at`, then wake-up calls.
-- `start_sending(session, campaign_id, settings)`: for pipelines that plan their own
-  deliveries (digests, volunteer opportunities): insert `Campaign` and `Delivery` rows (status
-  `queued`) in your transaction, call this in the same transaction; it flips the campaign to
-  `sending`, marks it planned, and queues the send tasks once your transaction commits.
+Its neighbours: `planning.plan` inserts the deliveries, `lifecycle.start_sending` starts a campaign
+whose caller inserted its own (digests, invitations), `sweep.sweep` is the beat's safety net.
+
 - `send_some(settings, campaign_id)`: claim a batch (PostgreSQL: FOR UPDATE SKIP LOCKED with
   a lease; SQLite: the same conditional UPDATE, serialised by BEGIN IMMEDIATE), re-check each
   person just before their message (unsubscribed, paused, cancelled -> nothing goes), send the
   batch over one SMTP connection, commit each row as it is answered. A worker killed mid-batch
   leaves rows `sending` whose lease expires; they go back to the queue, so at most the one
   message in flight (answered 250 but not yet committed) can go twice.
-- `sweep(settings)`: the beat's safety net: expired leases, lost plan or send tasks, scheduled
-  campaigns that are due, campaigns with nothing left (-> `sent`). The broker is a wake-up
-  call only: a lost or duplicated task changes nothing.
 
-Per-kind template context: `CONTEXT_EXTRAS[kind] = fn(session, settings, campaign) -> (Person
--> {name: url})` adds per-recipient links (e.g. the opportunity's "respond" link, available to
-templates as `links.respond`). A digest delivery's `items` are read from digest_item joined to
-content_item for (campaign, contact), newest first.
+Per-kind template context: `CONTEXT_EXTRAS[kind]` (listed below, not registered by imports) is
+`fn(session, settings, campaign) -> (Person -> {name: url})` and adds per-recipient links (e.g.
+the opportunity's "respond" link, available to templates as `links.respond`). A digest
+delivery's `items` are read from digest_item joined to content_item for (campaign, contact),
+newest first.
 """
 
 from __future__ import annotations
@@ -29,17 +23,18 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
-import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parseaddr
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, event, exists, func, literal, or_, select, text, true, update
+from sqlalchemy import and_, bindparam, case, exists, func, or_, select, text, update
 from sqlmodel import Session
 
+from crm.backoff import backoff as retry_delay
+from crm.campaigns import lifecycle
 from crm.campaigns.compose import (
     ExtrasFn,
     LanguageRenderer,
@@ -50,111 +45,35 @@ from crm.campaigns.compose import (
     language_for,
     load_compiled,
 )
+from crm.campaigns.digest_extras import digest_extras
+from crm.campaigns.invitations import invite_extras
 from crm.campaigns.models import Campaign, CampaignKind, CampaignState, Delivery, DeliveryStatus, DigestItem
 from crm.campaigns.ratelimit import Pacer, limiter_for
 from crm.config import Settings
 from crm.contacts import service as contacts
-from crm.contacts.models import Contact, ContactStatus
+from crm.contacts.bounces import bounce
+from crm.contacts.models import Contact
+from crm.content.models import ContentItem
 from crm.db import get_engine, is_postgres, session_scope, utcnow
+from crm.events import service as events
 from crm.mail import LANGUAGES, Outgoing, PermanentMailError, Sender, TransientMailError, make_sender
-from crm.queue import enqueue
+from crm.queue import PLAN_CAMPAIGN, SEND_CAMPAIGN
 
 log = logging.getLogger(__name__)
 
-PLAN_TASK = "worker.tasks.plan_campaign"
-SEND_TASK = "worker.tasks.send_campaign"
+PLAN_TASK = PLAN_CAMPAIGN
+SEND_TASK = SEND_CAMPAIGN
 MAX_ATTEMPTS = 8
-SEND_TASKS_PER_CAMPAIGN = 4  # wake-up calls per kick; more workers than this still share via SKIP LOCKED
+SEND_TASKS_PER_CAMPAIGN = lifecycle.SEND_TASKS_PER_CAMPAIGN
 PENDING = (DeliveryStatus.queued, DeliveryStatus.sending)
 
 ContextExtras = Callable[[Session, Settings, Campaign], ExtrasFn]
-CONTEXT_EXTRAS: dict[str, ContextExtras] = {}
-
-
-def register_context_extras(kind: str, fn: ContextExtras) -> None:
-    CONTEXT_EXTRAS[kind] = fn
-
-
-# --- planning ---------------------------------------------------------------------------------
-
-
-def segment_rules(session: Session, segment_id: int | None) -> dict[str, Any] | None:
-    if segment_id is None:
-        return None
-    try:
-        from crm.segments.models import Segment  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    seg = session.get(Segment, segment_id)
-    return getattr(seg, "rules", None) if seg is not None else None
-
-
-def plan_deliveries(session: Session, campaign: Campaign) -> int:
-    """INSERT ... SELECT the audience; a second run (or two at once) adds nobody twice."""
-    from crm.segments.service import audience
-
-    assert campaign.id is not None
-    ids = audience(segment_rules(session, campaign.segment_id), campaign.list).subquery()
-    # The WHERE is for SQLite, whose parser otherwise reads ON CONFLICT as a join constraint.
-    src = select(literal(campaign.id), ids.c.id, literal(DeliveryStatus.queued.value), literal(0)).where(true())
-    if is_postgres(session):
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    stmt = dialect_insert(Delivery.__table__).from_select(  # type: ignore[attr-defined]
-        ["campaign_id", "contact_id", "status", "attempts"], src
-    ).on_conflict_do_nothing(index_elements=["campaign_id", "contact_id"])
-    before = _count(session, campaign.id)
-    session.execute(stmt)
-    # rowcount of INSERT ... SELECT is not reported by every driver: count instead.
-    return _count(session, campaign.id) - before
-
-
-def _count(session: Session, campaign_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(Delivery).where(Delivery.campaign_id == campaign_id)) or 0
-
-
-def plan(settings: Settings, campaign_id: int) -> int:
-    """Plan a launched campaign once; safe to run again (a redelivered task, the sweep)."""
-    with session_scope(settings) as session:
-        campaign = session.get(Campaign, campaign_id)
-        if campaign is None or campaign.planned_at is not None:
-            return 0
-        if campaign.state not in (CampaignState.sending, CampaignState.paused):
-            return 0
-        if is_postgres(session):
-            # Two plans at once would both insert; the lock makes the second wait and then see planned_at.
-            session.execute(select(Campaign.id).where(Campaign.id == campaign_id).with_for_update())
-            session.refresh(campaign)
-            if campaign.planned_at is not None:
-                return 0
-        added = plan_deliveries(session, campaign) if campaign.kind == CampaignKind.campaign else 0
-        campaign.planned_at = utcnow()
-        session.add(campaign)
-        state = campaign.state
-    if state == CampaignState.sending:
-        kick(settings, campaign_id)
-    return added
-
-
-def start_sending(session: Session, campaign_id: int, settings: Settings | None = None) -> bool:
-    """For callers that inserted their own deliveries: flip to sending, wake the senders on commit."""
-    now = utcnow()
-    result = session.execute(
-        update(Campaign).where(Campaign.id == campaign_id,
-                               Campaign.state.in_([CampaignState.draft, CampaignState.scheduled]))
-        .values(state=CampaignState.sending, started_at=now, planned_at=now, updated_at=now)
-    )
-    started = result.rowcount == 1
-    if started and settings is not None:
-        event.listen(session, "after_commit", lambda _s: kick(settings, campaign_id), once=True)
-    return started
-
-
-def kick(settings: Settings, campaign_id: int, n: int = SEND_TASKS_PER_CAMPAIGN) -> None:
-    for _ in range(n):
-        if not enqueue(settings, SEND_TASK, campaign_id):
-            break
+# Per-kind additions to each recipient's template context, listed here rather than registered by
+# whichever module happens to be imported first.
+CONTEXT_EXTRAS: dict[str, ContextExtras] = {
+    CampaignKind.digest: digest_extras,
+    CampaignKind.opportunity: invite_extras,
+}
 
 
 # --- claiming ---------------------------------------------------------------------------------
@@ -224,9 +143,8 @@ def message_id_for(secret: str, domain: str, campaign_id: int, delivery_id: int)
 
 
 def backoff(attempts: int) -> dt.timedelta:
-    """Exponential with jitter, 2 s doubling up to an hour; kept in next_attempt_at, not the broker."""
-    ceiling = min(3600.0, 2.0 * 2 ** max(0, attempts - 1))
-    return dt.timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+    """2 s doubling up to an hour (crm.backoff: full jitter); kept in next_attempt_at, not the broker."""
+    return retry_delay(attempts, base=2.0)
 
 
 class CampaignSender:
@@ -287,10 +205,6 @@ class CampaignSender:
 def content_items(session: Session, ids: list[int] | None) -> list[dict[str, Any]]:
     if not ids:
         return []
-    try:
-        from crm.content.models import ContentItem  # type: ignore[import-not-found]
-    except ImportError:
-        return []
     rows = session.scalars(select(ContentItem).where(ContentItem.id.in_(ids)))
     by_id = {r.id: _item(r) for r in rows}
     return [by_id[i] for i in ids if i in by_id]
@@ -313,10 +227,6 @@ def digest_items(session: Session, campaign_id: int, contact_ids: list[int],
     since the renderer adds language-dependent fields to them.
     """
     out: dict[int, list[dict[str, Any]]] = {c: [] for c in contact_ids}
-    try:
-        from crm.content.models import ContentItem
-    except ImportError:
-        return out
     cache = {} if cache is None else cache
     rows = session.execute(
         select(DigestItem.contact_id, DigestItem.content_id)
@@ -435,23 +345,13 @@ def _permanent(session: Session, person: Person, exc: PermanentMailError, summar
         summary.failed += 1
     elif exc.recipient:
         _mark(session, person.delivery_id, status=DeliveryStatus.bounced, error=error, bounced_at=now)
-        bounce_contact(session, person.contact_id, "bounced")
+        bounce(session, person.contact_id, "bounced")
         summary.bounced += 1
     else:
         _mark(session, person.delivery_id, status=DeliveryStatus.failed, error=error)
         summary.failed += 1
 
 
-def bounce_contact(session: Session, contact_id: int, reason: str) -> None:
-    """Suppress the address and mark the contact (hard bounce or complaint)."""
-    contact = session.get(Contact, contact_id)
-    if contact is None or contact.email_key is None:
-        return
-    contacts.suppress(session, contact.email_key, reason)
-    status = ContactStatus.complained if reason == "complained" else ContactStatus.bounced
-    if contact.status == ContactStatus.active or (status == ContactStatus.complained
-                                                 and contact.status == ContactStatus.bounced):
-        contacts.mark_status(session, contact_id, status)
 
 
 def send_some(settings: Settings, campaign_id: int, sender: Sender | None = None, *,
@@ -500,6 +400,22 @@ def send_some(settings: Settings, campaign_id: int, sender: Sender | None = None
     return summary
 
 
+def _retry_later(session: Session, person: Person, exc: TransientMailError, summary: SendSummary) -> None:
+    attempts = session.scalar(select(Delivery.attempts).where(Delivery.id == person.delivery_id)) or 1
+    give_up = attempts >= MAX_ATTEMPTS
+    _mark(session, person.delivery_id, status=DeliveryStatus.failed if give_up else DeliveryStatus.queued,
+          next_attempt_at=utcnow() + backoff(attempts), error=str(exc)[:1000])
+    session.commit()
+    summary.failed += give_up
+    summary.retry += not give_up
+
+
+def _hand_back(session: Session, ids: list[int]) -> None:
+    session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.sending)
+                    .values(status=DeliveryStatus.queued, lease_until=None, next_attempt_at=utcnow() + backoff(1)))
+    session.commit()
+
+
 def _send_batch(settings: Settings, session: Session, recorder: Recorder, prepared: CampaignSender,
                 sender: Sender, ids: list[int], pacer: Pacer, deadline: float, summary: SendSummary) -> str | None:
     people, ineligible = _people(session, prepared, ids)
@@ -543,21 +459,10 @@ def _send_batch(settings: Settings, session: Session, recorder: Recorder, prepar
                 sender.send(outgoing.build(settings.mail_from))
         except TransientMailError as exc:
             transient_in_a_row += 1
-            attempts = session.scalar(select(Delivery.attempts).where(Delivery.id == person.delivery_id)) or 1
-            give_up = attempts >= MAX_ATTEMPTS
-            _mark(session, person.delivery_id,
-                  status=DeliveryStatus.failed if give_up else DeliveryStatus.queued,
-                  next_attempt_at=utcnow() + backoff(attempts), error=str(exc)[:1000])
-            session.commit()
-            summary.failed += give_up
-            summary.retry += not give_up
+            _retry_later(session, person, exc, summary)
             if transient_in_a_row >= 3:
                 # The relay is down or refusing: hand the rest back rather than hammer it.
-                session.execute(update(Delivery).where(Delivery.id.in_(rest[1:]),
-                                                       Delivery.status == DeliveryStatus.sending)
-                                .values(status=DeliveryStatus.queued, lease_until=None,
-                                        next_attempt_at=utcnow() + backoff(1)))
-                session.commit()
+                _hand_back(session, rest[1:])
                 return "transient"
             continue
         except PermanentMailError as exc:
@@ -584,67 +489,18 @@ def finish_if_done(session: Session, campaign_id: int) -> bool:
             ~exists().where(Delivery.campaign_id == campaign_id, Delivery.status.in_(PENDING)),
         ).values(state=CampaignState.sent, finished_at=now, updated_at=now)
     )
+    if result.rowcount == 1:
+        events.record(session, "campaign.sent", campaign_id=campaign_id)
     return result.rowcount == 1
 
 
-# --- the sweep --------------------------------------------------------------------------------
-
-
-@dataclass
-class SweepSummary:
-    started: list[int] = field(default_factory=list)
-    replanned: list[int] = field(default_factory=list)
-    kicked: list[int] = field(default_factory=list)
-    finished: list[int] = field(default_factory=list)
-    reclaimed: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def sweep(settings: Settings, *, plan_grace: dt.timedelta = dt.timedelta(seconds=20)) -> SweepSummary:
-    from crm.campaigns import service
-
-    out = SweepSummary()
-    now = utcnow()
-    with session_scope(settings) as session:
-        due = list(session.scalars(select(Campaign.id).where(
-            Campaign.state == CampaignState.scheduled, Campaign.send_at <= now)))
-    for cid in due:
+def send_and_hand_over(settings: Settings, campaign_id: int) -> SendSummary:
+    """The send task: send for a while, then (if rows remain) wake one fresh task to go on."""
+    summary = send_some(settings, campaign_id)
+    if summary.has_more:
         with session_scope(settings) as session:
-            started = service.start(session, cid, from_states=(CampaignState.scheduled,))
-        if started:
-            out.started.append(cid)
-            enqueue(settings, PLAN_TASK, cid)
-    with session_scope(settings) as session:
-        # Leases of dead workers: back to the queue (claims take them too; this keeps stats honest).
-        out.reclaimed = session.execute(
-            update(Delivery).where(Delivery.status == DeliveryStatus.sending, Delivery.lease_until < now)
-            .values(status=DeliveryStatus.queued, lease_until=None)).rowcount or 0
-        # A cancelled campaign's rows that a dead worker held never go either.
-        session.execute(update(Delivery).where(
-            Delivery.status == DeliveryStatus.queued,
-            Delivery.campaign_id.in_(select(Campaign.id).where(Campaign.state == CampaignState.cancelled)))
-            .values(status=DeliveryStatus.cancelled))
-        unplanned = list(session.scalars(select(Campaign.id).where(
-            Campaign.state.in_([CampaignState.sending, CampaignState.paused]), Campaign.planned_at.is_(None),
-            or_(Campaign.started_at.is_(None), Campaign.started_at < now - plan_grace))))
-        sending = list(session.scalars(select(Campaign.id).where(
-            Campaign.state == CampaignState.sending, Campaign.planned_at.is_not(None))))
-        for cid in sending:
-            if finish_if_done(session, cid):
-                out.finished.append(cid)
-                continue
-            busy = session.scalar(select(exists().where(
-                Delivery.campaign_id == cid, Delivery.status == DeliveryStatus.sending, Delivery.lease_until >= now)))
-            if not busy and has_claimable(session, cid):
-                out.kicked.append(cid)
-    for cid in unplanned:
-        out.replanned.append(cid)
-        enqueue(settings, PLAN_TASK, cid)
-    for cid in out.kicked:
-        kick(settings, cid, 1)
-    return out
+            lifecycle.kick(session, campaign_id, 1)
+    return summary
 
 
 def counts(session: Session, campaign_id: int) -> dict[str, int]:

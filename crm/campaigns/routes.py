@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, patch, post
-from litestar.background_tasks import BackgroundTask
 from litestar.params import Parameter
 from litestar.response import Redirect
 
@@ -23,10 +22,6 @@ from crm.http import (
 )
 
 Req = Request[Any, Any, Any]
-
-
-def _after_commit(request: Req, campaign: Any) -> BackgroundTask:
-    return BackgroundTask(service.wake, settings_of(request), campaign)
 
 
 class CampaignController(Controller):
@@ -71,9 +66,8 @@ class CampaignController(Controller):
     @post("/{campaign_id:int}/launch", guards=[requires_editor], sync_to_thread=True, status_code=202)
     def launch(self, request: Req, campaign_id: int) -> Response[dict[str, Any]]:
         with db(request) as session:
-            campaign, started = service.launch(session, settings_of(request), campaign_id)
-        return Response(service.as_dict(campaign), status_code=202,
-                        background=_after_commit(request, campaign) if started else None)
+            campaign, _started = service.launch(session, settings_of(request), campaign_id)
+        return Response(service.as_dict(campaign), status_code=202)
 
     @post("/{campaign_id:int}/pause", guards=[requires_editor], sync_to_thread=True, status_code=200)
     def pause(self, request: Req, campaign_id: int) -> dict[str, Any]:
@@ -83,8 +77,8 @@ class CampaignController(Controller):
     @post("/{campaign_id:int}/resume", guards=[requires_editor], sync_to_thread=True, status_code=200)
     def resume(self, request: Req, campaign_id: int) -> Response[dict[str, Any]]:
         with db(request) as session:
-            campaign, resumed = service.resume(session, campaign_id)
-        return Response(service.as_dict(campaign), background=_after_commit(request, campaign) if resumed else None)
+            campaign, _resumed = service.resume(session, campaign_id)
+        return Response(service.as_dict(campaign))
 
     @post("/{campaign_id:int}/cancel", guards=[requires_editor], sync_to_thread=True, status_code=200)
     def cancel(self, request: Req, campaign_id: int) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any
 
 from jinja2 import TemplateError
@@ -19,13 +19,17 @@ from sqlmodel import Session
 
 from crm.campaigns import pipeline
 from crm.campaigns.compose import Person, staff_template
+from crm.campaigns.lifecycle import get, illegal, kick, move, refresh, start
 from crm.campaigns.models import Campaign, CampaignKind, CampaignState, Delivery, DeliveryStatus
 from crm.config import Settings
 from crm.contacts import service as contacts
 from crm.contacts.models import ListKey, Subscription, SubscriptionState
 from crm.db import keyset_page, utcnow
-from crm.errors import Conflict, Invalid, NotFound
-from crm.mail import Sender, make_sender, new_message_id
+from crm.emailtemplates import service as emailtemplates
+from crm.errors import Conflict, Invalid
+from crm.mail import LANGUAGES, Sender, make_sender, new_message_id
+from crm.queue import publish
+from crm.segments.models import Segment
 
 S = CampaignState
 FIELDS = ("name", "subject", "list", "segment_id", "template", "body_html", "body_text", "content_ids",
@@ -36,12 +40,6 @@ _KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 # --- reading ----------------------------------------------------------------------------------
 
-
-def get(session: Session, campaign_id: int) -> Campaign:
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None:
-        raise NotFound(f"no campaign {campaign_id}")
-    return campaign
 
 
 def as_dict(c: Campaign) -> dict[str, Any]:
@@ -72,10 +70,6 @@ def _template_exists(settings: Settings, key: str) -> bool:
     if (settings.templates_dir / key).is_dir():
         return True
     try:
-        from crm.emailtemplates import service as emailtemplates  # type: ignore[import-not-found]
-    except ImportError:
-        return False
-    try:
         emailtemplates.load(None, settings, key, "en")  # type: ignore[arg-type]
         return True
     except Exception:  # noqa: BLE001 - whatever it raises, the key is not usable
@@ -96,108 +90,112 @@ def _staff_source(value: Any, name: str, *, html: bool, max_length: int = 200_00
     return value
 
 
+# One parser per field, each `(session, settings, value) -> parsed`, raising Invalid naming its field.
+Parser = Callable[[Session, Settings, Any], Any]
+
+
+def _name(_s: Session, _c: Settings, v: Any) -> str:
+    v = contacts.clean_text(v, "name", max_length=200)
+    if not v:
+        raise Invalid.field("name", "is required")
+    return v
+
+
+def _subject(_s: Session, _c: Settings, v: Any) -> str:
+    v = contacts.clean_text(v, "subject", max_length=500)
+    if not v:
+        raise Invalid.field("subject", "is required")
+    _staff_source(v, "subject", html=False)
+    return v
+
+
+def _list(_s: Session, _c: Settings, v: Any) -> str:
+    allowed = [k.value for k in ListKey]
+    if v not in allowed:
+        raise Invalid.field("list", f"unknown list {v!r}; expected one of {', '.join(allowed)}")
+    return str(v)
+
+
+def _segment(session: Session, _c: Settings, v: Any) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise Invalid.field("segment_id", "must be a segment id (a whole number) or null")
+    if session.get(Segment, v) is None:
+        raise Invalid.field("segment_id", f"no segment {v}")
+    return v
+
+
+def _template(_s: Session, settings: Settings, v: Any) -> str:
+    if not isinstance(v, str) or not _KEY.match(v):
+        raise Invalid.field("template", "must be a template key such as \"campaign\"")
+    if not _template_exists(settings, v):
+        raise Invalid.field("template", f"no template {v!r}")
+    return v
+
+
+def _content_ids(_s: Session, _c: Settings, v: Any) -> list[int]:
+    if v is None:
+        return []
+    if not isinstance(v, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in v):
+        raise Invalid.field("content_ids", "must be a list of content item ids")
+    return list(dict.fromkeys(v))
+
+
+def _translation(lang: Any, version: Any) -> dict[str, str | None]:
+    if lang not in LANGUAGES or not isinstance(version, dict) or set(version) - {"subject", "body_html", "body_text"}:
+        raise Invalid.field("translations", f"{lang!r}: expected en or es with subject, body_html, body_text")
+    return {
+        "subject": _staff_source(version.get("subject"), "translations", html=False, max_length=500),
+        "body_html": _staff_source(version.get("body_html"), "translations", html=True),
+        "body_text": _staff_source(version.get("body_text"), "translations", html=False),
+    }
+
+
+def _translations(_s: Session, _c: Settings, v: Any) -> dict[str, Any]:
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise Invalid.field("translations", "must map a language to {subject, body_html, body_text}")
+    return {lang: _translation(lang, version) for lang, version in v.items()}
+
+
+def _flag(name: str) -> Parser:
+    def parse(_s: Session, _c: Settings, v: Any) -> bool:
+        if not isinstance(v, bool):
+            raise Invalid.field(name, "must be true or false")
+        return v
+    return parse
+
+
+def _body(name: str, *, html: bool) -> Parser:
+    return lambda _s, _c, v: _staff_source(v, name, html=html)
+
+
+PARSERS: dict[str, Parser] = {
+    "name": _name, "subject": _subject, "list": _list, "segment_id": _segment, "template": _template,
+    "body_html": _body("body_html", html=True), "body_text": _body("body_text", html=False),
+    "content_ids": _content_ids, "translations": _translations,
+    "track_opens": _flag("track_opens"), "track_clicks": _flag("track_clicks"),
+}
+REQUIRED = ("name", "subject")
+
+
 def parse_fields(session: Session, settings: Settings, data: Any, *, partial: bool) -> dict[str, Any]:
+    """The campaign fields in `data`, each checked by its parser; every bad field named in one 400."""
     if not isinstance(data, dict):
         raise Invalid.field("body", "must be a JSON object")
-    errors: dict[str, str] = {}
-    for name in sorted(set(data) - set(FIELDS)):
-        errors[name] = f"unknown field; expected any of {', '.join(FIELDS)}"
+    errors = {name: f"unknown field; expected any of {', '.join(FIELDS)}" for name in sorted(set(data) - set(FIELDS))}
     out: dict[str, Any] = {}
-
-    def check(name: str, fn: Any) -> None:
+    for name, parse in PARSERS.items():
         if name not in data:
-            return
+            continue
         try:
-            out[name] = fn(data[name])
+            out[name] = parse(session, settings, data[name])
         except Invalid as exc:
             errors.update(exc.fields or {name: exc.message})
-
-    def name_(v: Any) -> str:
-        v = contacts.clean_text(v, "name", max_length=200)
-        if not v:
-            raise Invalid.field("name", "is required")
-        return v
-
-    def subject(v: Any) -> str:
-        v = contacts.clean_text(v, "subject", max_length=500)
-        if not v:
-            raise Invalid.field("subject", "is required")
-        _staff_source(v, "subject", html=False)
-        return v
-
-    def list_(v: Any) -> str:
-        allowed = [k.value for k in ListKey]
-        if v not in allowed:
-            raise Invalid.field("list", f"unknown list {v!r}; expected one of {', '.join(allowed)}")
-        return str(v)
-
-    def segment(v: Any) -> int | None:
-        if v is None:
-            return None
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise Invalid.field("segment_id", "must be a segment id (a whole number) or null")
-        try:
-            from crm.segments.models import Segment  # type: ignore[import-not-found]
-        except ImportError:
-            return v
-        if session.get(Segment, v) is None:
-            raise Invalid.field("segment_id", f"no segment {v}")
-        return v
-
-    def template(v: Any) -> str:
-        if not isinstance(v, str) or not _KEY.match(v):
-            raise Invalid.field("template", "must be a template key such as \"campaign\"")
-        if not _template_exists(settings, v):
-            raise Invalid.field("template", f"no template {v!r}")
-        return v
-
-    def content_ids(v: Any) -> list[int]:
-        if v is None:
-            return []
-        if not isinstance(v, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in v):
-            raise Invalid.field("content_ids", "must be a list of content item ids")
-        return list(dict.fromkeys(v))
-
-    def translations(v: Any) -> dict[str, Any]:
-        if v is None:
-            return {}
-        if not isinstance(v, dict):
-            raise Invalid.field("translations", "must map a language to {subject, body_html, body_text}")
-        result: dict[str, Any] = {}
-        for lang, version in v.items():
-            if lang not in ("en", "es") or not isinstance(version, dict) or set(version) - {
-                    "subject", "body_html", "body_text"}:
-                raise Invalid.field("translations", f"{lang!r}: expected en or es with subject, body_html, "
-                                                    "body_text")
-            result[lang] = {
-                "subject": _staff_source(version.get("subject"), "translations", html=False, max_length=500),
-                "body_html": _staff_source(version.get("body_html"), "translations", html=True),
-                "body_text": _staff_source(version.get("body_text"), "translations", html=False),
-            }
-        return result
-
-    def flag(name: str) -> Any:
-        def fn(v: Any) -> bool:
-            if not isinstance(v, bool):
-                raise Invalid.field(name, "must be true or false")
-            return v
-        return fn
-
-    check("name", name_)
-    check("subject", subject)
-    check("list", list_)
-    check("segment_id", segment)
-    check("template", template)
-    check("body_html", lambda v: _staff_source(v, "body_html", html=True))
-    check("body_text", lambda v: _staff_source(v, "body_text", html=False))
-    check("content_ids", content_ids)
-    check("translations", translations)
-    check("track_opens", flag("track_opens"))
-    check("track_clicks", flag("track_clicks"))
     if not partial:
-        for name in ("name", "subject"):
-            if name not in data and name not in errors:
-                errors[name] = "is required"
+        errors.update({name: "is required" for name in REQUIRED if name not in data and name not in errors})
     if errors:
         summary = "; ".join(f"{k}: {v}" for k, v in errors.items())
         raise Invalid(f"invalid campaign: {summary}", fields=errors)
@@ -231,23 +229,6 @@ def change(session: Session, settings: Settings, campaign_id: int, data: Any) ->
 # --- the lifecycle ----------------------------------------------------------------------------
 
 
-def _move(session: Session, campaign_id: int, from_states: Iterable[str], to: str, **values: Any) -> bool:
-    now = utcnow()
-    result = session.execute(update(Campaign).where(Campaign.id == campaign_id, Campaign.state.in_(list(from_states)))
-                             .values(state=to, updated_at=now, **values))
-    return result.rowcount == 1
-
-
-def _illegal(campaign: Campaign, action: str, allowed: Iterable[str]) -> Conflict:
-    return Conflict(f"cannot {action} a campaign that is {campaign.state} (only from {', '.join(allowed)})",
-                    fields={"state": campaign.state})
-
-
-def _refresh(session: Session, campaign_id: int) -> Campaign:
-    session.expire_all()
-    return get(session, campaign_id)
-
-
 def _parse_when(value: Any) -> dt.datetime:
     if not isinstance(value, str):
         raise Invalid.field("send_at", "must be an ISO 8601 date-time, e.g. 2026-03-01T09:00:00Z")
@@ -268,14 +249,9 @@ def schedule(session: Session, campaign_id: int, data: Any) -> Campaign:
     when = _parse_when(data["send_at"])
     campaign = get(session, campaign_id)
     allowed = (S.draft, S.scheduled)
-    if not _move(session, campaign_id, allowed, S.scheduled, send_at=when):
-        raise _illegal(campaign, "schedule", allowed)
-    return _refresh(session, campaign_id)
-
-
-def start(session: Session, campaign_id: int, from_states: Iterable[str] = (S.draft, S.scheduled)) -> bool:
-    """The one flip to `sending`: whoever wins it (route or beat) queues the plan."""
-    return _move(session, campaign_id, from_states, S.sending, started_at=utcnow())
+    if not move(session, campaign_id, allowed, S.scheduled, send_at=when):
+        raise illegal(campaign, "schedule", allowed)
+    return refresh(session, campaign_id)
 
 
 def launch(session: Session, settings: Settings, campaign_id: int) -> tuple[Campaign, bool]:
@@ -284,48 +260,51 @@ def launch(session: Session, settings: Settings, campaign_id: int) -> tuple[Camp
     if campaign.state in (S.draft, S.scheduled):
         check_renders(session, settings, campaign)
     started = start(session, campaign_id)
-    campaign = _refresh(session, campaign_id)
+    campaign = refresh(session, campaign_id)
     if not started and campaign.state == S.cancelled:
-        raise _illegal(campaign, "launch", (S.draft, S.scheduled))
+        raise illegal(campaign, "launch", (S.draft, S.scheduled))
+    if started:
+        wake(session, campaign)
     return campaign, started
 
 
 def pause(session: Session, campaign_id: int) -> Campaign:
     campaign = get(session, campaign_id)
-    if not _move(session, campaign_id, (S.sending,), S.paused) and campaign.state != S.paused:
-        raise _illegal(campaign, "pause", (S.sending,))
-    return _refresh(session, campaign_id)
+    if not move(session, campaign_id, (S.sending,), S.paused) and campaign.state != S.paused:
+        raise illegal(campaign, "pause", (S.sending,))
+    return refresh(session, campaign_id)
 
 
 def resume(session: Session, campaign_id: int) -> tuple[Campaign, bool]:
     campaign = get(session, campaign_id)
-    resumed = _move(session, campaign_id, (S.paused,), S.sending)
+    resumed = move(session, campaign_id, (S.paused,), S.sending)
     if not resumed and campaign.state != S.sending:
-        raise _illegal(campaign, "resume", (S.paused,))
-    return _refresh(session, campaign_id), resumed
+        raise illegal(campaign, "resume", (S.paused,))
+    campaign = refresh(session, campaign_id)
+    if resumed:
+        wake(session, campaign)
+    return campaign, resumed
 
 
 def cancel(session: Session, campaign_id: int) -> Campaign:
     campaign = get(session, campaign_id)
     allowed = (S.draft, S.scheduled, S.sending, S.paused)
-    if not _move(session, campaign_id, allowed, S.cancelled, finished_at=utcnow()) and campaign.state != S.cancelled:
-        raise _illegal(campaign, "cancel", allowed)
+    if not move(session, campaign_id, allowed, S.cancelled, finished_at=utcnow()) and campaign.state != S.cancelled:
+        raise illegal(campaign, "cancel", allowed)
     # Rows still waiting never go; rows a sender holds are released as cancelled by that sender.
     session.execute(update(Delivery).where(Delivery.campaign_id == campaign_id,
                                            Delivery.status == DeliveryStatus.queued)
                     .values(status=DeliveryStatus.cancelled))
-    return _refresh(session, campaign_id)
+    return refresh(session, campaign_id)
 
 
-def wake(settings: Settings, campaign: Campaign) -> None:
-    """After commit: plan a campaign not yet planned, or wake its senders."""
+def wake(session: Session, campaign: Campaign) -> None:
+    """On commit: plan a campaign not yet planned, or wake its senders."""
     assert campaign.id is not None
     if campaign.planned_at is None:
-        from crm.queue import enqueue
-
-        enqueue(settings, pipeline.PLAN_TASK, campaign.id)
+        publish(session, pipeline.PLAN_TASK, campaign.id)
     else:
-        pipeline.kick(settings, campaign.id)
+        kick(session, campaign.id)
 
 
 # --- rendering checks and test sends ----------------------------------------------------------
@@ -377,7 +356,7 @@ def send_test(session: Session, settings: Settings, campaign_id: int, data: Any,
 # --- stats ------------------------------------------------------------------------------------
 
 
-def stats(session: Session, campaign_id: int) -> dict[str, int]:
+def stats(session: Session, campaign_id: int) -> dict[str, Any]:
     campaign = get(session, campaign_id)
     d = Delivery
 
@@ -398,6 +377,6 @@ def stats(session: Session, campaign_id: int) -> dict[str, int]:
                Subscription.state == SubscriptionState.unsubscribed, Subscription.unsubscribed_at >= d.sent_at)
     ) or 0
     recipients, queued, sent, failed, bounced, skipped, cancelled, opened, clicked = (int(v) for v in row)
-    return {"recipients": recipients, "queued": queued, "sent": sent, "failed": failed, "bounced": bounced,
+    return {"state": campaign.state, "recipients": recipients, "queued": queued, "sent": sent, "failed": failed, "bounced": bounced,
             "unsubscribed": int(unsubscribed), "opened": opened, "clicked": clicked, "skipped": skipped,
             "cancelled": cancelled}

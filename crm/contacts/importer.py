@@ -32,7 +32,6 @@ from crm.contacts.models import (
     ContactStatus,
     ContactTag,
     Frequency,
-    Language,
     ListKey,
     Role,
     Subscription,
@@ -41,8 +40,10 @@ from crm.contacts.models import (
 )
 from crm.db import utcnow
 from crm.errors import Invalid
+from crm.events import service as events
 from crm.jobs import service as jobs
 from crm.jobs.models import Job, JobState
+from crm.mail import LANGUAGES
 from crm.staff.service import audit
 
 KIND = "contacts-import"
@@ -54,7 +55,6 @@ YES = {"yes", "y", "true", "1", "x"}
 NO = {"", "no", "n", "false", "0"}
 LISTS = [k.value for k in ListKey]
 ROLES = [r.value for r in Role]
-LANGUAGES = [lang.value for lang in Language]
 
 Progress = Callable[[Job], None]
 
@@ -164,6 +164,7 @@ def _apply_batch(session: Session, job: Job, rows: dict[str, _Row]) -> tuple[_Co
         session.execute(update(Contact.__table__).where(Contact.id == bindparam("b_id"))  # type: ignore[arg-type]
                         .values({p: bindparam(p) for p in (*PROFILE, "updated_at")}), changed)
     ids = dict(session.execute(select(Contact.email_key, Contact.id).where(Contact.email_key.in_(list(rows)))).all())
+    events.record_many(session, "contact.created", sorted(set(ids.values()) - {c.id for c in existing.values()}), source="import")
     touched = {row["b_id"] for row in changed}
     touched |= _merge_links(session, ContactInterest, ContactInterest.interest_key,
                             {ids[k]: r.interests for k, r in rows.items() if r.interests})
@@ -245,6 +246,8 @@ def _subscribe(session: Session, job: Job, wanted: dict[int, list[str]], lines: 
         session.execute(insert(ConsentEvent), [
             {"contact_id": cid, "action": "staff-import", "list": lst, "detail": {"job_id": job.id},
              "source": "import", "staff_email": job.created_by, "created_at": now} for cid, lst in confirmed])
+        for key in sorted({lst for _, lst in confirmed}):
+            events.record_many(session, "subscription.confirmed", [c for c, lst in confirmed if lst == key], list=key, state="confirmed")
     return {cid for cid, _ in confirmed}
 
 

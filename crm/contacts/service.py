@@ -33,6 +33,7 @@ from crm.contacts.models import (
 )
 from crm.db import dialect_insert, insert_ignore, keyset_page, utcnow
 from crm.errors import Invalid
+from crm.events import service as events
 
 SUPPRESSION_SALT = "suppression_salt"
 
@@ -53,7 +54,7 @@ def normalize_email(raw: str, field: str = "email") -> NormalizedEmail:
     if any(ch in raw for ch in "\r\n\x00"):
         raise Invalid.field(field, "must not contain line breaks")
     try:
-        info = validate_email(raw.strip(), check_deliverability=False)
+        info = validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise Invalid.field(field, str(exc)) from None
     return NormalizedEmail(info.normalized, info.normalized.lower())
@@ -202,7 +203,7 @@ def find_by_email(session: Session, email: NormalizedEmail) -> Contact | None:
 
 
 def upsert_contact(session: Session, email: NormalizedEmail, **fields: Any) -> tuple[Contact, bool]:
-    """Find or create the contact for this address; non-empty fields overwrite.
+    """Find or create the contact for this address; non-empty fields fill empty columns only.
 
     One round trip (see _contact_set); the returned Contact is the session's, refreshed.
     """
@@ -240,15 +241,18 @@ def _contact_values(email: NormalizedEmail, fields: dict[str, Any], now: Any, ha
 
 def _contact_set(excluded: Any, given: tuple[str, ...]) -> dict[str, Any]:
     """The ON CONFLICT branch, so one round trip serves new and known people alike: a new person's
-    fields go in with the INSERT; for a known person the non-empty fields overwrite here (updated_at
-    moves only if one really differs) and the row comes back through RETURNING. Only our own INSERT
-    carries that exact created_at. Concurrent posts for one address race on the unique email_key;
-    the loser updates the winner's row."""
+    fields go in with the INSERT; for a known person a given field fills only a column that is still
+    empty (anyone can type anyone's address, so a post never overwrites what the person or staff
+    set; changes go through the person's own preference link). updated_at moves only if a column
+    really fills. Only our own INSERT carries that exact created_at. Concurrent posts for one address
+    race on the unique email_key; the loser updates the winner's row."""
     col = Contact.__table__.c  # type: ignore[attr-defined]
-    set_: dict[str, Any] = {key: excluded[key] for key in given} or {"email_key": excluded.email_key}
-    if given:
-        changed = or_(*(col[key].is_distinct_from(excluded[key]) for key in given))
-        set_["updated_at"] = case((changed, excluded.updated_at), else_=col.updated_at)
+    empty = {key: or_(col[key].is_(None), col[key] == "") for key in given}
+    set_: dict[str, Any] = {key: case((empty[key], excluded[key]), else_=col[key]) for key in given}
+    if not set_:
+        return {"email_key": excluded.email_key}
+    fills = or_(*(and_(empty[key], col[key].is_distinct_from(excluded[key])) for key in given))
+    set_["updated_at"] = case((fills, excluded.updated_at), else_=col.updated_at)
     return set_
 
 
@@ -311,6 +315,8 @@ def set_subscription_state(session: Session, sub: Subscription, state: str) -> b
         sub.unsubscribed_at = now
         sub.welcomed_at = None
     session.add(sub)
+    if state in (SubscriptionState.confirmed, SubscriptionState.unsubscribed):
+        events.record(session, f"subscription.{state}", sub.contact_id, list=sub.list, state=state)
     return True
 
 

@@ -10,30 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
-from crm.campaigns.models import Campaign, Delivery
 from crm.contacts import service as contacts
 from crm.contacts.models import (
-    ConsentEvent,
     Contact,
-    ContactInterest,
     ContactStatus,
-    ContactTag,
     Language,
     ListKey,
     Role,
-    Subscription,
     SubscriptionState,
 )
 from crm.db import utcnow
-from crm.donations.models import DonationInquiry
 from crm.errors import Conflict, Invalid, NotFound
-from crm.forms.models import FormSubmission
-from crm.outbox.models import OutboxMessage
-from crm.staff.service import audit
-from crm.volunteers.models import Volunteer, VolunteerArea, VolunteerAvailability, VolunteerEvent
+from crm.events import service as events
 
 FIELDS = ("email", "first_name", "last_name", "phone", "postal_code", "language", "role", "interests", "tags",
           "subscriptions")
@@ -182,6 +172,7 @@ def create(session: Session, data: Any, staff_email: str) -> Contact:
         raise Conflict(f"{email.email} was erased at the person's request and cannot be added again by staff",
                        fields={"email": "this address was erased at the person's request"})
     contact, _ = contacts.upsert_contact(session, email)
+    events.record(session, "contact.created", contact.id, source="staff")
     _apply(session, contact, fields, staff_email)
     return contact
 
@@ -189,111 +180,5 @@ def create(session: Session, data: Any, staff_email: str) -> Contact:
 def patch(session: Session, contact_id: int, data: Any, staff_email: str) -> Contact:
     contact = get_contact(session, contact_id)
     _apply(session, contact, parse(session, data, partial=True), staff_email)
+    events.record(session, "contact.updated", contact_id, changed=list(data) if isinstance(data, dict) else [], source="staff")
     return contact
-
-
-# --- erasure ----------------------------------------------------------------------------------
-
-
-def erase(session: Session, contact_id: int, staff_email: str) -> None:
-    """Forget a person: every personal value goes; the salted hash stays so no one mails them again.
-
-    The contact row itself stays (status `erased`, all personal fields empty) so delivery rows, and
-    with them every campaign's statistics, still count it.
-    """
-    contact = get_contact(session, contact_id)
-    if contact.email_key:
-        contacts.suppress(session, contact.email_key, "erased")
-    now = utcnow()
-    session.execute(delete(ContactInterest).where(ContactInterest.contact_id == contact_id))
-    session.execute(delete(ContactTag).where(ContactTag.contact_id == contact_id))
-    session.execute(delete(Subscription).where(Subscription.contact_id == contact_id))
-    session.execute(delete(OutboxMessage).where(OutboxMessage.contact_id == contact_id))
-    if contact.email:
-        # Staff notices about this person (volunteer, donation) carry their details but no contact_id.
-        session.execute(delete(OutboxMessage).where(
-            OutboxMessage.contact_id.is_(None),
-            OutboxMessage.context["contact"]["email"].as_string() == contact.email))
-    session.execute(update(FormSubmission).where(FormSubmission.contact_id == contact_id)
-                    .values(payload={}, client_ip=None, user_agent=None))
-    # The trail keeps what happened and when (proof we acted on consent), not who or from where.
-    session.execute(update(ConsentEvent).where(ConsentEvent.contact_id == contact_id)
-                    .values(detail={}, source_url=None, client_ip=None, user_agent=None))
-    session.execute(update(DonationInquiry).where(DonationInquiry.contact_id == contact_id)
-                    .values(message="", in_honor_of="", amount_range="", answer=None, updated_at=now))
-    # Areas, availability and the pipeline history go with the profile (ON DELETE CASCADE).
-    vol_ids = list(session.scalars(select(Volunteer.id).where(Volunteer.contact_id == contact_id)))
-    if vol_ids:
-        for table in (VolunteerArea, VolunteerAvailability, VolunteerEvent):
-            session.execute(delete(table).where(table.volunteer_id.in_(vol_ids)))  # type: ignore[attr-defined]
-        session.execute(delete(Volunteer).where(Volunteer.id.in_(vol_ids)))  # type: ignore[union-attr]
-    session.execute(update(Delivery).where(Delivery.contact_id == contact_id).values(error=None))
-    contact.email = None
-    contact.email_key = None
-    contact.first_name = contact.last_name = contact.phone = contact.postal_code = ""
-    contact.role = None
-    contact.bereaved = False
-    contact.status = ContactStatus.erased
-    contact.last_engaged_at = None
-    contact.erased_at = contact.updated_at = now
-    session.add(contact)
-    audit(session, staff_email, "contact.erase", f"contact:{contact_id}", rows=1)
-    session.flush()
-
-
-# --- data-subject access ----------------------------------------------------------------------
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def export(session: Session, contact_id: int, staff_email: str) -> dict[str, Any]:
-    """Everything held about one person, as JSON-ready data (SPEC 5: data-subject access)."""
-    contact = get_contact(session, contact_id)
-    profile = contacts.contact_dict(session, contact)
-    profile.update(bereaved=contact.bereaved, soft_bounces=contact.soft_bounces,
-                   last_engaged_at=_iso(contact.last_engaged_at))
-    subs = [{"list": s.list, "state": s.state, "frequency": s.frequency, "created_at": _iso(s.created_at),
-             "confirmed_at": _iso(s.confirmed_at), "unsubscribed_at": _iso(s.unsubscribed_at)}
-            for s in contacts.subscriptions_of(session, contact_id).values()]
-    consent = [{"action": e.action, "list": e.list, "source": e.source, "source_url": e.source_url,
-                "client_ip": e.client_ip, "user_agent": e.user_agent, "consent_version": e.consent_version,
-                "detail": e.detail, "staff_email": e.staff_email, "created_at": _iso(e.created_at)}
-               for e in session.scalars(select(ConsentEvent).where(ConsentEvent.contact_id == contact_id)
-                                        .order_by(ConsentEvent.id))]
-    deliveries = [{"campaign_id": d.campaign_id, "campaign": name, "kind": kind, "status": d.status,
-                   "sent_at": _iso(d.sent_at), "opened_at": _iso(d.opened_at), "clicked_at": _iso(d.clicked_at),
-                   "unsubscribed_at": _iso(d.unsubscribed_at), "bounced_at": _iso(d.bounced_at)}
-                  for d, name, kind in session.execute(
-                      select(Delivery, Campaign.name, Campaign.kind).join(Campaign, Campaign.id == Delivery.campaign_id)
-                      .where(Delivery.contact_id == contact_id).order_by(Delivery.id))]
-    submissions = [{"form": s.form, "payload": s.payload, "client_ip": s.client_ip, "user_agent": s.user_agent,
-                    "received_at": _iso(s.received_at)}
-                   for s in session.scalars(select(FormSubmission).where(FormSubmission.contact_id == contact_id)
-                                            .order_by(FormSubmission.id))]
-    volunteer = None
-    vol = session.scalars(select(Volunteer).where(Volunteer.contact_id == contact_id)).first()
-    if vol is not None:
-        from crm.volunteers import service as volunteers
-
-        assert vol.id is not None
-        volunteer = {"status": vol.status, "areas": volunteers.areas_of(session, vol.id),
-                     "availability": volunteers.availability_of(session, vol.id), "skills": vol.skills,
-                     "languages": vol.languages, "message": vol.message, "postal_code": vol.postal_code,
-                     "travel_radius_km": vol.travel_radius_km, "paused_until": _iso(vol.paused_until),
-                     "created_at": _iso(vol.created_at),
-                     "events": [{"from_status": e.from_status, "to_status": e.to_status, "note": e.note,
-                                 "actor": e.actor, "created_at": _iso(e.created_at)}
-                                for e in session.scalars(select(VolunteerEvent)
-                                                         .where(VolunteerEvent.volunteer_id == vol.id)
-                                                         .order_by(VolunteerEvent.id))]}
-    inquiries = [{"inquiry_type": i.inquiry_type, "amount_range": i.amount_range, "message": i.message,
-                  "in_honor_of": i.in_honor_of, "status": i.status, "answer": i.answer,
-                  "created_at": _iso(i.created_at), "answered_at": _iso(i.answered_at)}
-                 for i in session.scalars(select(DonationInquiry).where(DonationInquiry.contact_id == contact_id)
-                                          .order_by(DonationInquiry.id))]
-    audit(session, staff_email, "contact.export", f"contact:{contact_id}", rows=1)
-    return {"contact": profile, "subscriptions": subs, "consent_events": consent, "deliveries": deliveries,
-            "form_submissions": submissions, "volunteer": volunteer, "donation_inquiries": inquiries,
-            "exported_at": utcnow().isoformat()}

@@ -10,13 +10,12 @@ from sqlalchemy import delete, exists, select
 from sqlmodel import Session
 
 from crm.contacts import service as contacts
-from crm.contacts.models import Language
 from crm.content.models import ContentItem, ContentTopic
 from crm.db import insert_ignore, keyset_page, utcnow
 from crm.errors import Invalid, NotFound
+from crm.mail import LANGUAGES
 
 FIELDS = ("title", "url", "summary", "topics", "language", "published_at", "revised_at")
-LANGUAGES = [lang.value for lang in Language]
 
 
 def _datetime(value: Any, name: str) -> dt.datetime | None:
@@ -143,12 +142,3 @@ def list_items(session: Session, topic: str | None, language: str | None, after_
     if language:
         stmt = stmt.where(ContentItem.language == language)
     return keyset_page(session, stmt, ContentItem.id, after_id, limit)
-
-
-def item_dict(session: Session, item: ContentItem) -> dict[str, Any]:
-    assert item.id is not None
-    iso = (lambda d: d.isoformat() if d else None)  # noqa: E731
-    return {"id": item.id, "title": item.title, "url": item.url, "summary": item.summary,
-            "topics": topics_of(session, item.id), "language": item.language,
-            "published_at": iso(item.published_at), "revised_at": iso(item.revised_at),
-            "created_at": iso(item.created_at), "updated_at": iso(item.updated_at)}

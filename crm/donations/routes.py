@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, patch
-from litestar.background_tasks import BackgroundTask
 from litestar.params import Parameter
 
 from crm.contacts.routes import check_choice
@@ -20,7 +19,6 @@ from crm.http import (
     requires_viewer,
     settings_of,
 )
-from crm.queue import enqueue_outbox
 
 
 class DonationInquiryController(Controller):
@@ -60,6 +58,6 @@ class DonationInquiryController(Controller):
         changes = service.InquiryPatch.parse(data)
         settings = settings_of(request)
         with db(request) as session:
-            ids = service.apply_patch(session, settings, inquiry_id, changes, current_staff(request).email)
+            service.apply_patch(session, settings, inquiry_id, changes, current_staff(request).email)
             body = service.inquiry_dict(settings, *service.get(session, inquiry_id))
-        return Response(body, background=BackgroundTask(enqueue_outbox, settings, ids))
+        return Response(body)

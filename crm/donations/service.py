@@ -15,6 +15,7 @@ from crm.contacts.models import Contact
 from crm.db import keyset_page, utcnow
 from crm.donations.models import DonationInquiry, InquiryStatus, InquiryType
 from crm.errors import Conflict, Invalid, NotFound
+from crm.events import service as events
 from crm.outbox import service as outbox
 from crm.staff.models import Staff
 
@@ -42,6 +43,7 @@ def open_inquiry(
         contact.bereaved = True
         session.add(contact)
     session.flush()
+    events.record(session, "donation_inquiry.created", contact.id, inquiry_id=inquiry.id, inquiry_status=inquiry.status)
     return inquiry
 
 
@@ -120,6 +122,7 @@ def apply_patch(session: Session, settings: Settings, inquiry_id: int, patch: In
             raise Invalid.field("answer", f"an answer moves the inquiry to answered, not {target}")
         ids.append(_queue_answer(session, settings, inq, contact, patch.answer))
         inq.answer, inq.answered_at, inq.answered_by = patch.answer, now, actor
+        events.record(session, "donation_inquiry.answered", inq.contact_id, inquiry_id=inq.id, inquiry_status="answered")
     if target == InquiryStatus.answered and inq.answer is None:
         raise Invalid.field("answer", "is required to mark an inquiry answered (it is emailed to the person)")
     if target == InquiryStatus.closed and inq.closed_at is None:

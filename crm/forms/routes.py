@@ -6,13 +6,12 @@ from typing import Any
 
 from anyio import to_thread
 from litestar import Controller, Request, Response, get, post
-from litestar.background_tasks import BackgroundTask
 
 from crm.contacts import service as contacts
 from crm.forms import service
 from crm.forms.models import DonationForm, NewsletterForm, VolunteerForm
 from crm.http import db, request_meta, settings_of
-from crm.queue import enqueue_outbox
+from crm.public_guard import public_json_posts
 
 PUBLIC_BODY_LIMIT = 64 * 1024
 
@@ -30,7 +29,7 @@ class InterestController(Controller):
 
 
 async def _accept(request: Request[Any, Any, Any], fn: Any, data: dict[str, Any], status: str) -> Response[Any]:
-    """Store and answer 202; the wake-up call to the worker goes out after the response."""
+    """Store and answer 202; the outbox publishes the wake-up calls when the transaction commits."""
     answer = {"status": status}
     if data.get("website"):
         return Response(answer, status_code=202)  # honeypot: look normal, keep nothing
@@ -42,13 +41,14 @@ async def _accept(request: Request[Any, Any, Any], fn: Any, data: dict[str, Any]
         with db(request) as session:
             return fn(session, settings, data, meta, raw=raw)
 
-    ids = await to_thread.run_sync(run)
-    return Response(answer, status_code=202, background=BackgroundTask(enqueue_outbox, settings, ids))
+    await to_thread.run_sync(run)
+    return Response(answer, status_code=202)
 
 
 class FormController(Controller):
     path = "/api/v1/forms"
     tags = ["public"]
+    middleware = [public_json_posts]
     request_max_body_size = PUBLIC_BODY_LIMIT
 
     @post("/newsletter", status_code=202)

@@ -31,8 +31,10 @@ from crm.contacts.models import (
 from crm.db import utcnow
 from crm.donations import service as donations
 from crm.errors import Invalid
+from crm.events import service as events
 from crm.forms.models import FormSubmission
 from crm.links import person_links, url_for
+from crm.origin import RequestMeta
 from crm.outbox import service as outbox
 from crm.volunteers import service as volunteers
 
@@ -42,12 +44,6 @@ CONSENT_TEXTS = {
     "volunteer": "Yes, email me about volunteering with the charity. I can unsubscribe at any time.",
 }
 NO_MAIL_REASONS = ("bounced", "complained")  # suppressed addresses we do not even send transactional mail to
-
-
-@dataclass(frozen=True)
-class RequestMeta:
-    client_ip: str | None = None
-    user_agent: str | None = None
 
 
 @dataclass
@@ -139,8 +135,17 @@ def _store_submission(session: Session, form: str, data: dict[str, Any], meta: R
 
 
 def _mail_allowed(session: Session, contact: Contact) -> bool:
+    """Confirm links may go to an unsubscribed or erased address (clicking one is how the person
+    comes back), never to one that bounced or complained."""
     assert contact.email_key is not None
     return contacts.suppression_reason(session, contact.email_key) not in NO_MAIL_REASONS
+
+
+def _ack_allowed(session: Session, contact: Contact) -> bool:
+    """Acknowledgements and welcomes go only to unsuppressed addresses: a stranger can post any
+    address, and a suppressed person asked for no mail (staff still get the notice and can answer)."""
+    assert contact.email_key is not None
+    return contacts.suppression_reason(session, contact.email_key) is None
 
 
 # --- newsletter -------------------------------------------------------------------------------
@@ -195,7 +200,8 @@ def _queue_optin_mail(session: Session, settings: Settings, contact: Contact | R
     else:
         template = "confirm"
         ctx["links"]["confirm"] = url_for(settings, contact.id, "confirm")
-    mid = outbox.queue(session, template, contact.email, ctx, contact_id=contact.id, language=contact.language)
+    mid = outbox.queue(session, template, contact.email, ctx, contact_id=contact.id, language=contact.language,
+                       per_window=True)
     return [mid] if mid else []
 
 
@@ -208,9 +214,12 @@ def submit_newsletter(
     upsert returns the suppression reason with the row, the subscription upsert applies frequency and
     re-subscription in its ON CONFLICT branch and returns the outcome."""
     values = validate_newsletter(session, data)
-    contact, _, reason = contacts.upsert_contact_row(session, values["email"], first_name=values["first_name"],
-                                                     language=values["language"], role=values["role"])
+    contact, created, reason = contacts.upsert_contact_row(session, values["email"], first_name=values["first_name"],
+                                                           language=values["language"], role=values["role"])
     contact_id: int = contact.id
+    if created:
+        events.record(session, "contact.created", contact_id, email=contact.email, source="newsletter")
+    events.record(session, "form.submitted", contact_id, email=contact.email, form="newsletter")
     session.execute(_SUBMISSION_INSERT, _submission_row("newsletter", raw if raw is not None else data, meta,
                                                         contact_id))
     interests: list[str] = values["interests"] or []
@@ -288,35 +297,40 @@ def submit_volunteer(
                          single_line=False)
     errors.raise_if_any()
 
-    contact, _ = contacts.upsert_contact(
+    contact, created = contacts.upsert_contact(
         session, values["email"], first_name=values["first_name"], last_name=values["last_name"],
         phone=values["phone"], postal_code=values["postal_code"], language=values["language"])
     assert contact.id is not None and contact.email is not None and contact.email_key is not None
+    if created:
+        events.record(session, "contact.created", contact.id, source="volunteer-interest")
     _store_submission(session, "volunteer-interest", raw if raw is not None else data, meta, contact.id)
+    events.record(session, "form.submitted", contact.id, form="volunteer-interest")
     volunteer, _ = volunteers.upsert_from_form(
         session, contact.id, postal_code=values["postal_code"], areas=areas, availability=availability,
         skills=skills or "", languages=languages, message=message or "")
     contacts.add_interests(session, contact.id, ["volunteering"])
     origin = contacts.ConsentSource("volunteer-form", values["source_url"], meta.client_ip, meta.user_agent)
 
-    # They asked to hear about volunteering: the form itself is the consent for this one list.
-    sub = contacts.ensure_subscription(session, contact.id, ListKey.volunteer_updates)
-    if contacts.set_subscription_state(session, sub, SubscriptionState.confirmed):
-        contacts.record_consent(session, contact.id, "signup", origin, list_key=ListKey.volunteer_updates,
-                                detail={"areas": areas, "availability": availability},
-                                consent_version=settings.consent_version, consent_text=CONSENT_TEXTS["volunteer"])
-        sub.welcomed_at = None
-    if contact.status == ContactStatus.unsubscribed:
-        contact.status = ContactStatus.active
-        session.add(contact)
-    contacts.lift_suppression(session, contact.email_key, ["unsubscribed", "erased"])
+    # They asked to hear about volunteering: the form itself is the consent for this one list, but
+    # only for an address nobody has suppressed. Anyone can type anyone's address (SPEC 4): for a
+    # suppressed one the submission and profile are kept, nothing is subscribed and nothing is sent;
+    # only the person's own click on a confirm link lifts a suppression.
+    suppressed = not _ack_allowed(session, contact)
+    if not suppressed and contact.status == ContactStatus.active:
+        sub = contacts.ensure_subscription(session, contact.id, ListKey.volunteer_updates)
+        if contacts.set_subscription_state(session, sub, SubscriptionState.confirmed):
+            contacts.record_consent(session, contact.id, "signup", origin, list_key=ListKey.volunteer_updates,
+                                    detail={"areas": areas, "availability": availability},
+                                    consent_version=settings.consent_version,
+                                    consent_text=CONSENT_TEXTS["volunteer"])
+            sub.welcomed_at = None
 
     ids: list[int] = []
-    if _mail_allowed(session, contact):
+    if not suppressed and contact.status == ContactStatus.active:
         ctx = {"contact": _person(contact), "links": person_links(settings, contact.id),
                "volunteer": {"areas": areas, "availability": availability}}
-        ids.append(outbox.queue(session, "volunteer-welcome", contact.email, ctx, contact_id=contact.id,
-                                language=contact.language))  # type: ignore[arg-type]
+        ids += _some(outbox.queue(session, "volunteer-welcome", contact.email, ctx, contact_id=contact.id,
+                                  language=contact.language, per_window=True))
     notice = {"contact": _person(contact), "volunteer_id": volunteer.id, "areas": areas,
               "availability": availability, "postal_code": values["postal_code"], "phone": values["phone"],
               "message": message or "", "skills": skills or "", "languages": languages}
@@ -347,21 +361,24 @@ def submit_donation(
                              max_length=200)
     errors.raise_if_any()
 
-    contact, _ = contacts.upsert_contact(
+    contact, created = contacts.upsert_contact(
         session, values["email"], first_name=values["first_name"], last_name=values["last_name"],
         phone=values["phone"], language=values["language"])
     assert contact.id is not None and contact.email is not None
+    if created:
+        events.record(session, "contact.created", contact.id, source="donation-inquiry")
     submission = _store_submission(session, "donation-inquiry", raw if raw is not None else data, meta, contact.id)
+    events.record(session, "form.submitted", contact.id, form="donation-inquiry")
     session.flush()  # the inquiry points at its submission
     inquiry = donations.open_inquiry(session, contact, submission_id=submission.id, inquiry_type=inquiry_type or "",
                                      amount_range=amount_range or "", message=message or "",
                                      in_honor_of=in_honor_of or "")
     ids: list[int] = []
-    if _mail_allowed(session, contact):
+    if _ack_allowed(session, contact):
         ctx = {"contact": _person(contact), "inquiry": {"type": inquiry.inquiry_type, "in_honor_of": in_honor_of or "",
                                                          "id": inquiry.id}}
-        ids.append(outbox.queue(session, "donation-ack", contact.email, ctx, contact_id=contact.id,
-                                language=contact.language))  # type: ignore[arg-type]
+        ids += _some(outbox.queue(session, "donation-ack", contact.email, ctx, contact_id=contact.id,
+                                  language=contact.language, per_window=True))
     # Staff notices never carry amounts (a gift in memory of someone is nobody's business in an inbox).
     notice = {"contact": _person(contact), "inquiry": {"id": inquiry.id, "type": inquiry.inquiry_type,
                                                         "in_honor_of": in_honor_of or "", "message": message or "",
@@ -371,6 +388,10 @@ def submit_donation(
         origin = contacts.ConsentSource("donation-form", values["source_url"], meta.client_ip, meta.user_agent)
         ids += start_newsletter_optin(session, settings, contact, origin, frequency=None, interests=[])
     return ids
+
+
+def _some(message_id: int | None) -> list[int]:
+    return [message_id] if message_id else []
 
 
 def _person(contact: Contact | Row[Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from litestar import Controller, Request, get
 
 from crm.http import db, requires_viewer
 from crm.jobs import service
+from crm.jobs.schemas import JobPublic, job_public
 
 
 class JobController(Controller):
@@ -16,6 +17,6 @@ class JobController(Controller):
     guards = [requires_viewer]
 
     @get("/{job_id:int}", sync_to_thread=True)
-    def get_job(self, request: Request[Any, Any, Any], job_id: int) -> dict[str, Any]:
+    def get_job(self, request: Request[Any, Any, Any], job_id: int) -> JobPublic:
         with db(request) as session:
-            return service.job_dict(service.get_job(session, job_id))
+            return job_public(service.get_job(session, job_id))

@@ -12,6 +12,7 @@ from sqlmodel import Session
 from crm.db import utcnow
 from crm.errors import Invalid, NotFound
 from crm.jobs.models import Job, JobChunk, JobState
+from crm.queue import IMPORT_CONTACTS, publish
 
 CHUNK = 1 << 20
 MAX_ERRORS = 1000  # kept per job; error_count keeps counting past it
@@ -136,3 +137,17 @@ def job_dict(job: Job) -> dict[str, Any]:
             "started_at": job.started_at.isoformat() if job.started_at else None,
             "finished_at": job.finished_at.isoformat() if job.finished_at else None}
 
+
+
+def republish_due(session: Session) -> int:
+    """Wake a worker (on commit) for each job a lost wake-up call or a dead worker left behind."""
+    ids = due(session)
+    for job_id in ids:
+        publish(session, IMPORT_CONTACTS, job_id)
+    return len(ids)
+
+
+def summary(job: Job) -> dict[str, Any]:
+    """What the import task reports."""
+    out = job_dict(job)
+    return {k: out[k] for k in ("id", "state", "processed", "created", "updated", "error_count")}

@@ -21,7 +21,8 @@ class OutboxState(StrEnum):
 
 class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox_message"
-    __table_args__ = (Index("ix_outbox_state_due", "state", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_state_due", "state", "next_attempt_at"),
+                      Index("ix_outbox_to_template_created", "to_address", "template", "created_at"))
     id: int | None = Field(default=None, primary_key=True)
     template: str = Field(max_length=64)
     to_address: str = Field(max_length=320)

@@ -9,20 +9,30 @@ again when its lease expires.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
-import random
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, exists, insert, literal_column, or_, select, update
 from sqlmodel import Session
 
+from crm.backoff import backoff as retry_delay
 from crm.config import Settings
-from crm.contacts import service as contacts
-from crm.contacts.models import ContactStatus
+from crm.contacts import bounces
 from crm.db import insert_ignore, session_scope, utcnow
-from crm.mail import Outgoing, PermanentMailError, Sender, TransientMailError, new_message_id, render
+from crm.mail import (
+    Outgoing,
+    PermanentMailError,
+    Sender,
+    TransientMailError,
+    make_sender,
+    new_message_id,
+    render,
+)
 from crm.outbox.models import OutboxMessage, OutboxState
+from crm.queue import publish_outbox
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +52,21 @@ def queue(
     contact_id: int | None = None,
     language: str = "en",
     dedupe_key: str | None = None,
+    per_window: bool = False,
 ) -> int | None:
-    """Add a message to the outbox in the caller's transaction; None if dedupe_key was used already."""
+    """Add a message to the outbox in the caller's transaction; None if dedupe_key was used already.
+
+    per_window: mail a stranger can trigger by typing an address (confirm, welcome, acknowledgement,
+    fresh link...) goes at most once per kind and address per FLOOD_WINDOW: see _queue_once_per_window.
+
+    The send task is published when that transaction commits (crm.queue), so no caller wakes it.
+    """
     now = utcnow()
+    if per_window:
+        message_id = _queue_once_per_window(session, template, to, context, contact_id, language, now)
+        if message_id is not None:
+            publish_outbox(session, [message_id])
+        return message_id
     row = {
         "template": template, "to_address": to, "context": context, "contact_id": contact_id,
         "language": language, "dedupe_key": dedupe_key, "state": OutboxState.pending, "attempts": 0,
@@ -54,10 +76,55 @@ def queue(
         # A Core INSERT ... RETURNING id: no ORM object to build, track and flush for a row nobody
         # reads back here. Pending ORM changes still go first, as they did with the flush.
         session.flush()
-        return session.scalar(_OUTBOX_INSERT, row)
-    if not insert_ignore(session, OutboxMessage, row, ["dedupe_key"]):
+        message_id = session.scalar(_OUTBOX_INSERT, row)
+    elif insert_ignore(session, OutboxMessage, row, ["dedupe_key"]):
+        message_id = session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key))
+    else:
         return None
-    return session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key))
+    publish_outbox(session, [message_id])  # the worker is woken when the caller commits
+    return message_id
+
+
+FLOOD_WINDOW = dt.timedelta(minutes=10)
+
+
+def _queue_once_per_window(session: Session, template: str, to: str, context: dict[str, Any],
+                           contact_id: int | None, language: str, now: dt.datetime) -> int | None:
+    """One INSERT ... SELECT ... WHERE NOT EXISTS ... ON CONFLICT DO NOTHING RETURNING id.
+
+    The NOT EXISTS makes the window sliding (no two of a kind to one address within ten minutes,
+    whatever the clock says); the dedupe key (kind, address, ten-minute bucket) is what two
+    concurrent transactions collide on under PostgreSQL's READ COMMITTED, where neither sees the
+    other's uncommitted row: the unique index makes the second one insert nothing.
+    """
+    session.flush()
+    bucket = int(now.timestamp() // FLOOD_WINDOW.total_seconds())
+    key = f"w:{template}:{_address_digest(to)}:{bucket}"
+    row = {"template": template, "to_address": to, "context": context, "contact_id": contact_id,
+           "language": language, "dedupe_key": key, "state": OutboxState.pending.value, "attempts": 0,
+           "created_at": now, "next_attempt_at": now, "since": now - FLOOD_WINDOW}
+    return session.scalar(_once_per_window_insert(session.get_bind().dialect.name), row)
+
+
+def _address_digest(address: str) -> str:
+    return hashlib.sha256(address.strip().lower().encode()).hexdigest()[:32]
+
+
+@lru_cache(maxsize=4)
+def _once_per_window_insert(dialect: str) -> Any:
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    col = _OUTBOX.c
+    names = ["template", "to_address", "context", "contact_id", "language", "dedupe_key", "state", "attempts",
+             "created_at", "next_attempt_at"]
+    params = [bindparam(n, type_=col[n].type) for n in names]
+    recent = (select(literal_column("1")).select_from(_OUTBOX)
+              .where(col.template == bindparam("template"), col.to_address == bindparam("to_address"),
+                     col.created_at > bindparam("since", type_=col.created_at.type)))
+    source = select(*params).where(~exists(recent))
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(_OUTBOX).from_select(names, source)
+    return stmt.on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(col.id)
 
 
 @dataclass(frozen=True)
@@ -88,13 +155,74 @@ def deliver(settings: Settings, sender: Sender, message_id: int) -> DeliveryResu
         if not _claim(session, message_id, now):
             row = session.get(OutboxMessage, message_id)
             return DeliveryResult(message_id, "already-done" if row is None or row.state != "sending" else "busy")
+    return _send_claimed(settings, sender, message_id)
+
+
+DRAIN_BATCH = 50
+
+
+def drain(settings: Settings, sender: Sender, *, batch: int = DRAIN_BATCH, max_batches: int = 20
+          ) -> list[DeliveryResult]:
+    """Send what is due in batches over one sender (one SMTP connection, one file-sender pass).
+
+    Each batch is claimed by one conditional UPDATE with the same lease as a single claim, so two
+    drains (or a drain and a per-message task) never both send a row; each message is still marked
+    sent on its own right after its 250, so a worker killed mid-batch resends at most the one
+    message that was on the wire.
+    """
+    results: list[DeliveryResult] = []
+    for _ in range(max_batches):
+        with session_scope(settings) as session:  # claim and read the batch in one commit
+            ids = _claim_batch(session, utcnow(), batch)
+            rows = session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id))
+            snapshots = [_snapshot(settings, msg) for msg in rows]
+        results += [_send_snapshot(settings, sender, snap) for snap in snapshots]
+        if len(ids) < batch:
+            break
+    return results
+
+
+def _claimable(now: dt.datetime) -> Any:
+    return or_(
+        (OutboxMessage.state == OutboxState.pending) & (OutboxMessage.next_attempt_at <= now),
+        (OutboxMessage.state == OutboxState.sending) & (OutboxMessage.lease_until < now),
+    )
+
+
+def _claim_batch(session: Session, now: dt.datetime, batch: int) -> list[int]:
+    # The outer WHERE repeats the condition: PostgreSQL re-checks it on each row after waiting for a
+    # concurrent claimer's lock, so a row another drain took in the meantime is skipped, not re-leased.
+    due_ids = select(OutboxMessage.id).where(_claimable(now)).order_by(OutboxMessage.id).limit(batch)
+    stmt = (update(OutboxMessage)
+            .where(OutboxMessage.id.in_(due_ids.scalar_subquery()), _claimable(now))
+            .values(state=OutboxState.sending, lease_until=now + LEASE, attempts=OutboxMessage.attempts + 1)
+            .returning(OutboxMessage.id))
+    return sorted(session.scalars(stmt))
+
+
+Snapshot = tuple[int, str, str, dict[str, Any], str, str, int | None, int]
+
+
+def _snapshot(settings: Settings, msg: OutboxMessage) -> Snapshot:
+    """What sending needs, read under the lease; the Message-ID is fixed before the first try."""
+    assert msg.id is not None
+    if msg.message_id is None:
+        msg.message_id = new_message_id(settings)
+    return (msg.id, msg.template, msg.to_address, dict(msg.context), msg.language, msg.message_id,
+            msg.contact_id, msg.attempts)
+
+
+def _send_claimed(settings: Settings, sender: Sender, message_id: int) -> DeliveryResult:
+    with session_scope(settings) as session:
         msg = session.get(OutboxMessage, message_id)
         assert msg is not None
-        if msg.message_id is None:
-            msg.message_id = new_message_id(settings)
-        snapshot = (msg.template, msg.to_address, dict(msg.context), msg.language, msg.message_id,
-                    msg.contact_id, msg.attempts)
-    template, to, context, language, mid, contact_id, attempts = snapshot
+        snapshot = _snapshot(settings, msg)
+    return _send_snapshot(settings, sender, snapshot)
+
+
+def _send_snapshot(settings: Settings, sender: Sender, snapshot: Snapshot) -> DeliveryResult:
+    """Render, send and mark one message this process holds the lease on."""
+    message_id, template, to, context, language, mid, contact_id, attempts = snapshot
 
     try:
         message = Outgoing(to=to, rendered=render(settings, template, context, language), message_id=mid,
@@ -112,7 +240,7 @@ def deliver(settings: Settings, sender: Sender, message_id: int) -> DeliveryResu
         # A refused address (5.1.x) is the person's; a policy refusal (5.7.x) is about us, not them.
         if exc.recipient and not exc.is_policy and contact_id is not None:
             with session_scope(settings) as session:
-                _hard_bounce(session, contact_id)
+                bounces.bounce(session, contact_id)  # the one bounce rule
         return _after_failure(settings, message_id, attempts, str(exc), permanent=True)
 
     with session_scope(settings) as session:
@@ -124,9 +252,8 @@ def deliver(settings: Settings, sender: Sender, message_id: int) -> DeliveryResu
 
 
 def backoff(attempts: int) -> dt.timedelta:
-    """Exponential with full jitter, 30 s up to an hour."""
-    ceiling = min(3600, 30 * 2 ** max(0, attempts - 1))
-    return dt.timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+    """30 s doubling up to an hour (crm.backoff: full jitter)."""
+    return retry_delay(attempts, base=30.0)
 
 
 def _after_failure(settings: Settings, message_id: int, attempts: int, error: str, *, permanent: bool
@@ -145,14 +272,6 @@ def _after_failure(settings: Settings, message_id: int, attempts: int, error: st
     return DeliveryResult(message_id, "failed" if give_up else "retry")
 
 
-def _hard_bounce(session: Session, contact_id: int) -> None:
-    from crm.contacts.models import Contact
-
-    contact = session.get(Contact, contact_id)
-    if contact is None or contact.email_key is None:
-        return
-    contacts.suppress(session, contact.email_key, "bounced")
-    contacts.mark_status(session, contact_id, ContactStatus.bounced)
 
 
 def due(session: Session, *, limit: int = 500, grace: dt.timedelta = dt.timedelta(seconds=10)) -> list[int]:
@@ -170,7 +289,37 @@ def due(session: Session, *, limit: int = 500, grace: dt.timedelta = dt.timedelt
     ))
 
 
-def mark_enqueued(session: Session, ids: list[int]) -> None:
-    if ids:
-        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(enqueued_at=utcnow()))
 
+
+
+# --- the worker's entry points ----------------------------------------------------------------
+
+
+def deliver_one(settings: Settings, message_id: int) -> str:
+    """The send task's whole job: this message, then whatever else is due, over one connection.
+
+    A burst of form posts leaves many rows due: sending them here in batches means the wake-ups
+    that follow find their rows done instead of each opening SMTP.
+    """
+    sender = make_sender(settings)
+    try:
+        outcome = deliver(settings, sender, message_id).outcome
+        drain(settings, sender)
+        return outcome
+    finally:
+        sender.close()
+
+
+def sweep(settings: Settings) -> dict[str, Any]:
+    """Send what the broker never delivered (it was down, or a worker died mid-lease), over one connection."""
+    with session_scope(settings) as session:
+        ids = due(session)
+    outcomes: dict[str, int] = {}
+    sender = make_sender(settings)
+    try:
+        for message_id in ids:
+            outcome = deliver(settings, sender, message_id).outcome
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    finally:
+        sender.close()
+    return {"due": len(ids), **outcomes}

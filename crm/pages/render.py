@@ -19,9 +19,10 @@ from babel.messages.pofile import read_po
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from litestar import Response
 
+from crm.mail import LANGUAGES
+
 PAGES_DIR = Path(__file__).parent / "templates"
 LOCALE_DIR = Path(__file__).parent / "locale"
-LANGUAGES = ("en", "es")
 
 
 def catalogue_path(language: str) -> Path:
@@ -70,7 +71,7 @@ def pick_language(preferred: str | None = None, accept_language: str | None = No
 def page(name: str, context: dict[str, Any], *, status_code: int = 200, language: str = "en") -> Response[str]:
     lang = language if language in LANGUAGES else "en"
     html = environment(lang).get_template(name).render(language=lang, **context)
-    return Response(html, status_code=status_code, media_type="text/html; charset=utf-8",
+    return Response(html, status_code=status_code, media_type="text/html",  # Litestar adds the charset
                     headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
                              "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
                              "Content-Language": lang})

@@ -17,18 +17,19 @@ from sqlmodel import Session
 
 from crm.config import Settings
 from crm.contacts import service as contacts
-from crm.contacts.models import Contact, ContactStatus, Frequency, Language, ListKey, SubscriptionState
+from crm.contacts.models import Contact, ContactStatus, Frequency, ListKey, SubscriptionState
 from crm.db import utcnow
 from crm.errors import Invalid
+from crm.events import service as events
 from crm.forms.service import NO_MAIL_REASONS, Errors, RequestMeta, start_newsletter_optin
 from crm.links import person_links, url_for
+from crm.mail import LANGUAGES
 from crm.outbox import service as outbox
 from crm.tokens import Purpose, TokenClaims, TokenError, read_token
 from crm.volunteers import service as volunteers
 
 LISTS = [k.value for k in ListKey]
 FREQUENCIES = [f.value for f in Frequency]
-LANGUAGES = [lang.value for lang in Language]
 WANTED = (SubscriptionState.pending, SubscriptionState.confirmed)
 FRESH_LINK_WINDOW = 600  # seconds: at most one fresh-link email per person per window, however often asked
 
@@ -102,7 +103,8 @@ def confirm(session: Session, settings: Settings, token: str, meta: RequestMeta)
         sub.welcomed_at = utcnow()
         session.add(sub)
         ctx = {"contact": volunteers.person(contact), "links": person_links(settings, contact.id)}
-        mid = outbox.queue(session, "welcome", contact.email, ctx, contact_id=contact.id, language=contact.language)
+        mid = outbox.queue(session, "welcome", contact.email, ctx, contact_id=contact.id, language=contact.language,
+                           per_window=True)
         ids = [mid] if mid else []
     return Confirmation(contact, newly, contacts.interests_of(session, contact.id), sub.frequency, list_key), ids
 
@@ -329,6 +331,7 @@ def save(session: Session, settings: Settings, contact: Contact, update: Prefere
     if result.changes:
         contact.updated_at = utcnow()
         session.add(contact)
+        events.record(session, "contact.updated", cid, changed=[c.field for c in result.changes], source="preferences")
     session.flush()
     return result
 
@@ -369,7 +372,7 @@ def _start_list_optin(session: Session, settings: Settings, contact: Contact, li
         return []
     links = {**person_links(settings, contact.id), "confirm": url_for(settings, contact.id, "confirm", extra=list_key)}
     mid = outbox.queue(session, "confirm", contact.email, {"contact": volunteers.person(contact), "links": links},
-                       contact_id=contact.id, language=contact.language)
+                       contact_id=contact.id, language=contact.language, per_window=True)
     return [mid] if mid else []
 
 

@@ -12,11 +12,11 @@ from crm.http import (
     db,
     decode_id_cursor,
     encode_cursor,
-    page,
     requires_editor,
     requires_viewer,
 )
 from crm.segments import service
+from crm.segments.schemas import SegmentPage, SegmentPreview, SegmentPublic, segment_public
 
 
 class SegmentController(Controller):
@@ -26,33 +26,33 @@ class SegmentController(Controller):
 
     @get("/", sync_to_thread=True)
     def list_segments(self, request: Request[Any, Any, Any], cursor: str | None = None,
-                      limit: int = Parameter(default=50, ge=1, le=500)) -> dict[str, Any]:
+                      limit: int = Parameter(default=50, ge=1, le=500)) -> SegmentPage:
         with db(request) as session:
             rows, more = service.list_segments(session, decode_id_cursor(cursor), limit)
-            return page([service.segment_dict(s) for s in rows], encode_cursor(rows[-1].id) if more else None)
+            return SegmentPage([segment_public(s) for s in rows], encode_cursor(rows[-1].id) if more else None)
 
     @post("/", guards=[requires_editor], sync_to_thread=True)
-    def create_segment(self, request: Request[Any, Any, Any], data: dict[str, Any]) -> dict[str, Any]:
+    def create_segment(self, request: Request[Any, Any, Any], data: dict[str, Any]) -> SegmentPublic:
         with db(request) as session:
-            return service.segment_dict(service.create_segment(session, data, current_staff(request).email))
+            return segment_public(service.create_segment(session, data, current_staff(request).email))
 
     @post("/preview", status_code=200, sync_to_thread=True)
     def preview(self, request: Request[Any, Any, Any], data: dict[str, Any],
-                list_key: str | None = Parameter(query="list", default=None)) -> dict[str, Any]:
+                list_key: str | None = Parameter(query="list", default=None)) -> SegmentPreview:
         """An unsaved rule tree: `{"rules": {...}, "list"?: key}`; reading only, so viewers may."""
         with db(request) as session:
-            return service.preview_unsaved(session, data, list_key, current_staff(request).email)
+            return SegmentPreview(**service.preview_unsaved(session, data, list_key, current_staff(request).email))
 
     @get("/{segment_id:int}", sync_to_thread=True)
-    def get_segment(self, request: Request[Any, Any, Any], segment_id: int) -> dict[str, Any]:
+    def get_segment(self, request: Request[Any, Any, Any], segment_id: int) -> SegmentPublic:
         with db(request) as session:
-            return service.segment_dict(service.get_segment(session, segment_id))
+            return segment_public(service.get_segment(session, segment_id))
 
     @put("/{segment_id:int}", guards=[requires_editor], sync_to_thread=True)
     def update_segment(self, request: Request[Any, Any, Any], segment_id: int,
-                       data: dict[str, Any]) -> dict[str, Any]:
+                       data: dict[str, Any]) -> SegmentPublic:
         with db(request) as session:
-            return service.segment_dict(service.update_segment(session, segment_id, data))
+            return segment_public(service.update_segment(session, segment_id, data))
 
     @delete("/{segment_id:int}", guards=[requires_editor], sync_to_thread=True)
     def delete_segment(self, request: Request[Any, Any, Any], segment_id: int) -> None:
@@ -61,8 +61,9 @@ class SegmentController(Controller):
 
     @get("/{segment_id:int}/count", sync_to_thread=True)
     def count(self, request: Request[Any, Any, Any], segment_id: int,
-              list_key: str | None = Parameter(query="list", default=None)) -> dict[str, Any]:
+              list_key: str | None = Parameter(query="list", default=None)) -> SegmentPreview:
         with db(request) as session:
             seg = service.get_segment(session, segment_id)
-            return service.preview(session, seg.rules, list_key, staff_email=current_staff(request).email,
-                                   target=f"segment:{segment_id}")
+            found = service.preview(session, seg.rules, list_key, staff_email=current_staff(request).email,
+                                    target=f"segment:{segment_id}")
+        return SegmentPreview(**found)

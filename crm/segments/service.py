@@ -17,9 +17,9 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select, true
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from crm.campaigns.models import Campaign
 from crm.contacts import service as contacts
 from crm.contacts.models import (
     Contact,
@@ -32,6 +32,7 @@ from crm.contacts.models import (
     Subscription,
     SubscriptionState,
 )
+from crm.contacts.schemas import contacts_public
 from crm.contacts.service import mailable
 from crm.db import keyset_page, utcnow
 from crm.errors import Conflict, Invalid, NotFound
@@ -361,7 +362,7 @@ def preview(session: Session, rules: dict[str, Any] | None, list_key: str | None
     sample = list(session.scalars(select(Contact).where(where).order_by(Contact.id.desc()).limit(sample_size)))
     audit(session, staff_email, "segment.preview", target, rows=n,
           detail={"list": list_key, "sample": [c.id for c in sample]})
-    return {"count": n, "sample": [contacts.contact_dict(session, c) for c in sample]}
+    return {"count": n, "sample": contacts_public(session, sample)}
 
 
 def preview_unsaved(session: Session, data: Any, list_key: str | None, staff_email: str) -> dict[str, Any]:
@@ -443,13 +444,15 @@ def update_segment(session: Session, segment_id: int, data: Any) -> Segment:
 
 
 def delete_segment(session: Session, segment_id: int) -> None:
+    """Refused (409) while a campaign points at it: the foreign key says so (ON DELETE RESTRICT)."""
     seg = get_segment(session, segment_id)
-    used = session.scalars(select(Campaign.id).where(Campaign.segment_id == segment_id).limit(1)).first()
-    if used is not None:
-        raise Conflict(f"segment {segment_id} is used by campaign {used}; change or delete the campaign first",
-                       fields={"segment": f"used by campaign {used}"})
-    session.delete(seg)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.delete(seg)
+            session.flush()
+    except IntegrityError:
+        raise Conflict(f"segment {segment_id} is used by a campaign; change or delete the campaign first",
+                       fields={"segment": "used by a campaign"}) from None
 
 
 def list_segments(session: Session, after_id: int | None, limit: int) -> tuple[list[Segment], bool]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -20,8 +18,3 @@ def search(session: Session, action: str | None, staff: str | None, after_id: in
     if staff:
         stmt = stmt.where(AuditEvent.staff_email == staff.strip().lower())
     return keyset_page(session, stmt, AuditEvent.id, after_id, limit)
-
-
-def event_dict(e: AuditEvent) -> dict[str, Any]:
-    return {"id": e.id, "staff_email": e.staff_email, "action": e.action, "target": e.target, "rows": e.rows,
-            "detail": e.detail, "created_at": e.created_at.isoformat()}

@@ -19,6 +19,11 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def email_key(email: str) -> str:
+    """The address as staff rows store it (the same normalisation contacts use)."""
+    return normalize_email(email).key
+
+
 def create_staff(session: Session, email: str, role: str) -> tuple[Staff, str]:
     """Create a staff member; returns the row and the token, which is never stored."""
     if role not in ROLE_RANK:

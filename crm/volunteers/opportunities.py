@@ -1,30 +1,21 @@
 """Opportunities: what staff need volunteers for, who matches, who said "I'm interested".
 
-Matching is one SQL query; inviting the matches is one INSERT ... SELECT into the campaign
-pipeline's deliveries, which never mails the same volunteer twice for one opportunity.
+Matching is one SQL query. Inviting the matches is campaigns' work (crm.campaigns.invitations).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlmodel import Session
 
-from crm.campaigns.compose import Person
-from crm.campaigns.models import Campaign, CampaignKind, CampaignState, Delivery, DeliveryStatus
-from crm.campaigns.pipeline import register_context_extras, start_sending
 from crm.config import Settings
 from crm.contacts import service as contacts
-from crm.contacts.models import Contact, ContactStatus, ListKey
-from crm.db import insert_ignore, is_postgres, keyset_page, utcnow
-from crm.errors import Conflict, Invalid, NotFound
-from crm.links import url_for
-from crm.mail import LANGUAGES
-from crm.tokens import TokenError, read_token
+from crm.contacts.models import Contact, ContactStatus
+from crm.db import keyset_page, today, utcnow
+from crm.errors import Invalid, NotFound
 from crm.volunteers.models import (
     Opportunity,
     OpportunityResponse,
@@ -35,7 +26,6 @@ from crm.volunteers.models import (
 )
 from crm.volunteers.service import AREAS, AVAILABILITY, parse_date
 
-INVITE_TEMPLATE = "opportunity-invite"
 FIELDS = ("title", "area", "description", "postal_code", "needed", "schedule", "starts_on", "ends_on",
           "availability")
 REQUIRED = ("title", "area", "postal_code")
@@ -182,7 +172,7 @@ def match_condition(opp: Opportunity, prefix_length: int, today: dt.date) -> Col
 
 def matches_query(settings: Settings, opp: Opportunity) -> Select[tuple[Volunteer, Contact]]:
     return (select(Volunteer, Contact).join(Contact, Contact.id == Volunteer.contact_id)
-            .where(match_condition(opp, settings.match_postal_prefix, utcnow().date())))
+            .where(match_condition(opp, settings.match_postal_prefix, today(settings))))
 
 
 def matches(session: Session, settings: Settings, opportunity_id: int, after_id: int | None, limit: int
@@ -192,133 +182,3 @@ def matches(session: Session, settings: Settings, opportunity_id: int, after_id:
 
 
 # --- notify -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NotifyResult:
-    opportunity_id: int
-    queued: int  # invitations added by this call (0 on a repeat)
-    campaign_id: int | None  # the campaign carrying them (None when nobody new matched)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"opportunity_id": self.opportunity_id, "campaign_id": self.campaign_id, "queued": self.queued}
-
-
-def respond_url(settings: Settings, contact_id: int, opportunity_id: int) -> str:
-    return url_for(settings, contact_id, "respond", extra=str(opportunity_id))
-
-
-def invite_fields(opp: Opportunity) -> dict[str, Any]:
-    """What the invitation and the response page show of an opportunity (the same for everyone)."""
-    when = ""
-    if opp.starts_on:
-        when = opp.starts_on.isoformat() + (f" – {opp.ends_on.isoformat()}" if opp.ends_on else "")
-    return {"id": opp.id, "title": opp.title, "area": opp.area, "description": opp.description,
-            "schedule": opp.schedule, "postal_code": opp.postal_code, "dates": when}
-
-
-def invite_extras(session: Session, settings: Settings, campaign: Campaign) -> Callable[[Person], dict[str, str]]:
-    """The campaign pipeline's per-recipient hook: the "I'm interested" link and the opportunity's text.
-
-    Templates see them as `extra.*` (and `links.respond`); the pipeline escapes them in HTML.
-    """
-    opp = session.get(Opportunity, campaign.opportunity_id) if campaign.opportunity_id else None
-    shown = {f"opportunity_{k}": str(v) for k, v in invite_fields(opp).items() if k != "id"} if opp else {}
-
-    def extras(person: Person) -> dict[str, str]:
-        if opp is None or opp.id is None:
-            return {"respond": settings.public_base_url, **shown}
-        return {"respond": respond_url(settings, person.contact_id, opp.id), **shown}
-
-    return extras
-
-
-register_context_extras(CampaignKind.opportunity, invite_extras)
-
-
-def notify(session: Session, settings: Settings, opportunity_id: int, actor: str) -> NotifyResult:
-    """Invite every mailable match through the campaign pipeline, each volunteer once per opportunity.
-
-    One campaign per call carries the invitations of volunteers never invited to this opportunity
-    (INSERT ... SELECT over the match query, through the mailing gate); a repeat call finds nobody
-    new and creates nothing. The opportunity row is locked so two notifies at once queue nobody twice.
-    """
-    opp = get(session, opportunity_id)
-    assert opp.id is not None
-    if opp.ends_on is not None and opp.ends_on < utcnow().date():
-        raise Conflict(f"opportunity {opp.id} ended on {opp.ends_on.isoformat()}; nobody is invited to it now",
-                       fields={"ends_on": "in the past"})
-    if is_postgres(session):
-        session.execute(select(Opportunity.id).where(Opportunity.id == opp.id).with_for_update())
-    earlier = (select(Delivery.id).join(Campaign, Campaign.id == Delivery.campaign_id)
-               .where(Campaign.kind == CampaignKind.opportunity, Campaign.opportunity_id == opp.id,
-                      Delivery.contact_id == Contact.id))
-    now = utcnow()
-    campaign = Campaign(kind=CampaignKind.opportunity, name=f"Opportunity #{opp.id}: {opp.title}"[:200],
-                        # The subject comes from the template files: a staff subject would be compiled as
-                        # a Jinja template, and an opportunity's title is text, not a template.
-                        subject="", translations={lang: {} for lang in LANGUAGES if lang != "en"},
-                        list=ListKey.volunteer_updates,
-                        template=INVITE_TEMPLATE, opportunity_id=opp.id, state=CampaignState.draft,
-                        created_by=actor, created_at=now, updated_at=now)
-    session.add(campaign)
-    session.flush()
-    recipients = (matches_query(settings, opp)
-                  .where(contacts.mailable(ListKey.volunteer_updates), ~earlier.exists())
-                  .with_only_columns(literal(campaign.id), Contact.id, literal(DeliveryStatus.queued.value),
-                                     literal(0)))
-    # Counted from RETURNING: psycopg reports rowcount -1 for this statement under SQLAlchemy 2.1.
-    added = len(session.execute(insert(Delivery).from_select(
-        ["campaign_id", "contact_id", "status", "attempts"], recipients).returning(Delivery.id)).all())
-    if not added:
-        session.delete(campaign)
-        session.flush()
-        return NotifyResult(opp.id, 0, None)
-    assert campaign.id is not None
-    start_sending(session, campaign.id, settings)
-    return NotifyResult(opp.id, added, campaign.id)
-
-
-# --- the "I'm interested" link ----------------------------------------------------------------
-
-
-class LinkProblem(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class Invitation:
-    opportunity: Opportunity
-    volunteer: Volunteer
-    contact: Contact
-    responded: bool
-
-
-def invitation_from_token(session: Session, settings: Settings, token: str) -> Invitation:
-    try:
-        claims = read_token(settings.resolved_secret("secret_key"), token, "respond")
-        opportunity_id = int(claims.extra)
-    except TokenError as exc:
-        raise LinkProblem(exc.reason) from None
-    except ValueError:
-        raise LinkProblem("malformed") from None
-    contact = session.get(Contact, claims.contact_id)
-    opp = session.get(Opportunity, opportunity_id)
-    vol = session.scalars(select(Volunteer).where(Volunteer.contact_id == claims.contact_id)).first()
-    if contact is None or contact.status == ContactStatus.erased or opp is None or vol is None:
-        raise LinkProblem("unknown")
-    responded = session.scalar(select(OpportunityResponse.id).where(
-        OpportunityResponse.opportunity_id == opp.id, OpportunityResponse.volunteer_id == vol.id)) is not None
-    return Invitation(opp, vol, contact, responded)
-
-
-def respond(session: Session, settings: Settings, token: str) -> Invitation:
-    """Record "I'm interested" once; a second click (or a double submit) changes nothing."""
-    inv = invitation_from_token(session, settings, token)
-    if not inv.responded:
-        insert_ignore(session, OpportunityResponse,
-                      {"opportunity_id": inv.opportunity.id, "volunteer_id": inv.volunteer.id,
-                       "responded_at": utcnow()}, ["opportunity_id", "volunteer_id"])
-    return Invitation(inv.opportunity, inv.volunteer, inv.contact, True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.background_tasks import BackgroundTask
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect
@@ -16,7 +15,6 @@ from litestar.response import Redirect
 from crm.errors import DomainError
 from crm.http import db, settings_of
 from crm.pages.render import page
-from crm.queue import enqueue_outbox
 from crm.volunteers import hours as hours_service
 from crm.volunteers import portal, signups
 
@@ -26,10 +24,6 @@ Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED
 
 def _problem(exc: portal.LinkProblem) -> Response[str]:
     return page("link_problem.html", {"reason": exc.reason}, status_code=410 if exc.reason == "expired" else 400)
-
-
-def _wake(request: Req, ids: list[int]) -> BackgroundTask | None:
-    return BackgroundTask(enqueue_outbox, settings_of(request), ids) if ids else None
 
 
 def _int(value: Any) -> int | None:
@@ -65,12 +59,12 @@ class PortalController(Controller):
         try:
             with db(request) as session:
                 vol, _ = portal.open_token(session, settings, token)
-                ids = action(session, settings, vol)
+                action(session, settings, vol)  # its emails are published on commit
         except portal.LinkProblem as exc:
             return _problem(exc)
         except DomainError as exc:
             return self._page(request, token, error=exc.message, status_code=409 if exc.fields else 400)
-        return Redirect(f"/volunteer/{token}?notice={notice}", status_code=303, background=_wake(request, ids))
+        return Redirect(f"/volunteer/{token}?notice={notice}", status_code=303)
 
     @post("/{token:str}/signups", sync_to_thread=True)
     def sign_up(self, request: Req, token: str, data: Form) -> Response[Any]:
@@ -169,7 +163,7 @@ class PortalApiController(Controller):
                 body, ids = action(session, settings, vol)
         except portal.LinkProblem as exc:
             return _json_problem(exc)
-        return Response(body, status_code=status_code, background=_wake(request, ids))
+        return Response(body, status_code=status_code)
 
 
 def _signup_body(result: tuple[Any, list[int]]) -> tuple[dict[str, Any], list[int]]:

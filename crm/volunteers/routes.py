@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, patch, post
-from litestar.background_tasks import BackgroundTask
 from litestar.params import Parameter
 
 from crm.contacts.models import Language
@@ -20,17 +19,10 @@ from crm.http import (
     requires_viewer,
     settings_of,
 )
-from crm.pages.render import page as html_page
-from crm.queue import enqueue_outbox
 from crm.volunteers import hours as volunteer_hours
 from crm.volunteers import opportunities as opps
 from crm.volunteers import qualifications as quals
 from crm.volunteers import service
-
-
-def _with_wakeups(request: Request[Any, Any, Any], body: Any, ids: list[int]) -> Response[Any]:
-    """Answer, then (after the commit) tell the workers there is mail."""
-    return Response(body, background=BackgroundTask(enqueue_outbox, settings_of(request), ids))
 
 
 class VolunteerController(Controller):
@@ -79,10 +71,10 @@ class VolunteerController(Controller):
         changes = service.VolunteerPatch.parse(data)
         actor = current_staff(request).email
         with db(request) as session:
-            ids = service.apply_patch(session, settings_of(request), volunteer_id, changes, actor)
+            service.apply_patch(session, settings_of(request), volunteer_id, changes, actor)
             vol, contact = service.get_volunteer(session, volunteer_id)
             body = {**service.volunteer_dict(session, vol, contact), "history": service.history(session, volunteer_id)}
-        return _with_wakeups(request, body, ids)
+        return Response(body)
 
 
 class OpportunityController(Controller):
@@ -129,41 +121,3 @@ class OpportunityController(Controller):
             rows, more = opps.matches(session, settings_of(request), opportunity_id, decode_id_cursor(cursor), limit)
             items = [service.volunteer_dict(session, v, c) for v, c in rows]
         return page(items, encode_cursor(rows[-1][0].id) if more and rows else None)
-
-    @post("/{opportunity_id:int}/notify", guards=[requires_editor], status_code=202, sync_to_thread=True)
-    def notify(self, request: Request[Any, Any, Any], opportunity_id: int) -> Response[Any]:
-        with db(request) as session:
-            result = opps.notify(session, settings_of(request), opportunity_id, current_staff(request).email)
-        return Response(result.as_dict(), status_code=202)  # the senders are woken once this commits
-
-
-class RespondController(Controller):
-    """The one-click "I'm interested" link: GET shows a button (scanners follow links), POST records."""
-
-    path = "/respond"
-    tags = ["pages"]
-    include_in_schema = False
-
-    @get("/{token:str}", sync_to_thread=True)
-    def confirm_page(self, request: Request[Any, Any, Any], token: str) -> Response[str]:
-        return self._answer(request, token, record=False)
-
-    @post("/{token:str}", status_code=200, sync_to_thread=True)
-    def record(self, request: Request[Any, Any, Any], token: str) -> Response[str]:
-        return self._answer(request, token, record=True)
-
-    @staticmethod
-    def _answer(request: Request[Any, Any, Any], token: str, *, record: bool) -> Response[str]:
-        settings = settings_of(request)
-        try:
-            with db(request) as session:
-                fn = opps.respond if record else opps.invitation_from_token
-                inv = fn(session, settings, token)
-                ctx = {"first_name": inv.contact.first_name, "opportunity": opps.invite_fields(inv.opportunity),
-                       "responded": inv.responded, "action": f"/respond/{token}"}
-                language = inv.contact.language
-        except opps.LinkProblem as exc:
-            return html_page("link_problem.html", {"reason": exc.reason},
-                             status_code=410 if exc.reason == "expired" else 400)
-        name = "opportunity_thanks.html" if inv.responded else "opportunity_confirm.html"
-        return html_page(name, ctx, language=language)

@@ -14,6 +14,7 @@ from crm.contacts import service as contacts
 from crm.contacts.models import Contact, ContactStatus
 from crm.db import insert_ignore, keyset_page, utcnow
 from crm.errors import Conflict, Invalid, NotFound
+from crm.events import service as events
 from crm.links import person_links, url_for
 from crm.outbox import service as outbox
 from crm.volunteers.models import (
@@ -104,6 +105,9 @@ def record_event(session: Session, volunteer_id: int, from_status: str | None, t
                  actor: str, note: str, detail: dict[str, Any] | None = None) -> None:
     session.add(VolunteerEvent(volunteer_id=volunteer_id, from_status=from_status, to_status=to_status,
                                actor=actor, note=note, detail=detail or {}, created_at=utcnow()))
+    if to_status is not None and to_status != from_status:
+        events.record(session, "volunteer.status_changed", session.get(Volunteer, volunteer_id).contact_id,  # type: ignore[union-attr]
+                      volunteer_id=volunteer_id, from_status=from_status, to_status=to_status)
 
 
 # --- the pipeline -----------------------------------------------------------------------------

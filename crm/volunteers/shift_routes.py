@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.background_tasks import BackgroundTask
 from litestar.response import Stream
 
 from crm.http import current_staff, db, requires_editor, requires_viewer, settings_of
-from crm.queue import enqueue_outbox
 from crm.volunteers import hours as hours_service
 from crm.volunteers import qualifications as quals
 from crm.volunteers import shifts as shift_service
@@ -20,9 +18,8 @@ Req = Request[Any, Any, Any]
 
 
 def _answer(request: Req, body: Any, ids: list[int], status_code: int = 200) -> Response[Any]:
-    """Answer, then (after the commit) wake the senders for any mail queued."""
-    background = BackgroundTask(enqueue_outbox, settings_of(request), ids) if ids else None
-    return Response(body, status_code=status_code, background=background)
+    """The mail queued (ids) wakes the senders by itself when the session commits (crm.queue)."""
+    return Response(body, status_code=status_code)
 
 
 class ShiftController(Controller):

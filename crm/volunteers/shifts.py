@@ -74,13 +74,7 @@ def _text(data: dict[str, Any], name: str, limit: int) -> str:
     return contacts.clean_text(data.get(name), name, max_length=limit, single_line=name == "location")
 
 
-def parse_shift(data: Any, tz: ZoneInfo, *, partial: bool) -> dict[str, Any]:
-    """Validate a shift body; every bad field is named at once."""
-    if not isinstance(data, dict):
-        raise Invalid.field("body", "must be a JSON object")
-    errors: dict[str, str] = {name: f"unknown field; expected any of {', '.join(FIELDS)}"
-                              for name in sorted(set(data) - set(FIELDS))}
-    out: dict[str, Any] = {}
+def _times(data: dict[str, Any], tz: ZoneInfo, partial: bool, out: dict[str, Any], errors: dict[str, str]) -> None:
     for name in ("starts_at", "ends_at"):
         if name in data:
             try:
@@ -89,6 +83,12 @@ def parse_shift(data: Any, tz: ZoneInfo, *, partial: bool) -> dict[str, Any]:
                 errors.update(exc.fields)
         elif not partial:
             errors[name] = "is required"
+    starts, ends = out.get("starts_at"), out.get("ends_at")
+    if starts and ends and ends <= starts:
+        errors["ends_at"] = "must be after starts_at"
+
+
+def _capacity_and_text(data: dict[str, Any], partial: bool, out: dict[str, Any], errors: dict[str, str]) -> None:
     if "capacity" in data:
         cap = data["capacity"]
         if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= 10000:
@@ -103,6 +103,9 @@ def parse_shift(data: Any, tz: ZoneInfo, *, partial: bool) -> dict[str, Any]:
                 out[name] = _text(data, name, limit)
             except Invalid as exc:
                 errors.update(exc.fields)
+
+
+def _status_and_repeat(data: dict[str, Any], partial: bool, out: dict[str, Any], errors: dict[str, str]) -> None:
     if "status" in data:
         if not partial:
             errors["status"] = "a new shift is scheduled; cancel it later"
@@ -115,9 +118,18 @@ def parse_shift(data: Any, tz: ZoneInfo, *, partial: bool) -> dict[str, Any]:
             errors["repeat"] = "repeat applies when creating shifts"
         elif data["repeat"] is not None:
             out["repeat"] = _parse_repeat(data["repeat"], errors)
-    starts, ends = out.get("starts_at"), out.get("ends_at")
-    if starts and ends and ends <= starts:
-        errors["ends_at"] = "must be after starts_at"
+
+
+def parse_shift(data: Any, tz: ZoneInfo, *, partial: bool) -> dict[str, Any]:
+    """Validate a shift body; every bad field is named at once."""
+    if not isinstance(data, dict):
+        raise Invalid.field("body", "must be a JSON object")
+    errors: dict[str, str] = {name: f"unknown field; expected any of {', '.join(FIELDS)}"
+                              for name in sorted(set(data) - set(FIELDS))}
+    out: dict[str, Any] = {}
+    _times(data, tz, partial, out, errors)
+    _capacity_and_text(data, partial, out, errors)
+    _status_and_repeat(data, partial, out, errors)
     if errors:
         raise Invalid("; ".join(f"{k}: {v}" for k, v in errors.items()), fields=errors)
     return out

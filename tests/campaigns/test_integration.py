@@ -54,9 +54,8 @@ def launch(settings: Settings, **fields: Any) -> int:
                                          "body_html": "<p>Hello {{ contact.first_name }}</p>", **fields}, "t")
         cid = c.id
     with session_scope(settings) as s:
-        campaign, started = service.launch(s, settings, cid)  # type: ignore[arg-type]
-        assert started
-    service.wake(settings, campaign)
+        _, started = service.launch(s, settings, cid)  # type: ignore[arg-type]
+        assert started  # its plan task is published when this commits
     return cid  # type: ignore[return-value]
 
 
@@ -265,8 +264,7 @@ def test_pause_at_half_restart_everything_resume_everybody_once(live_settings, s
         time.sleep(3)
         assert len(smtp.messages) == at_pause, "a restart resumed a paused campaign"
         with session_scope(settings) as s:
-            campaign, _ = service.resume(s, cid)
-        service.wake(settings, campaign)
+            service.resume(s, cid)  # wakes the senders when this commits
         counts = wait_done(settings, cid, 60, [worker])
     finally:
         worker.stop()

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from crm.campaigns import pipeline, service
+from crm.campaigns import lifecycle, pipeline, planning, service, sweep
 from crm.campaigns.models import Campaign, Delivery
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
@@ -39,7 +39,7 @@ def launch_and_plan(settings: Any, cid: int) -> int:
     with session_scope(settings) as s:
         _, started = service.launch(s, settings, cid)
         assert started
-    return pipeline.plan(settings, cid)
+    return planning.plan(settings, cid)
 
 
 def run_until_done(settings: Any, cid: int, sender: Any = None, rounds: int = 50) -> None:
@@ -68,7 +68,7 @@ def test_campaign_reaches_exactly_the_eligible_set_once(settings):
         contacts.suppress(s, gone.email_key, "unsubscribed")
     cid = new_campaign(settings)
     assert launch_and_plan(settings, cid) == 5
-    assert pipeline.plan(settings, cid) == 0  # a redelivered plan task adds nobody
+    assert planning.plan(settings, cid) == 0  # a redelivered plan task adds nobody
     run_until_done(settings, cid)
     got = Counter(str(m["To"]).strip("<>") for m in MemorySender.outbox)
     with session_scope(settings) as s:
@@ -281,7 +281,7 @@ def test_expired_lease_is_reclaimed_and_sent_once(settings):
     assert pipeline.send_some(settings, cid).sent == 0
     with session_scope(settings) as s:
         s.execute(update(Delivery).values(lease_until=utcnow() - dt.timedelta(seconds=1)))
-    swept = pipeline.sweep(settings)
+    swept = sweep.sweep(settings)
     assert swept.reclaimed == 3
     run_until_done(settings, cid)
     assert len(MemorySender.outbox) == 3 and state(settings, cid) == "sent"
@@ -310,7 +310,7 @@ def test_digest_deliveries_planned_elsewhere_get_their_own_items_newest_first(se
                    DigestItem(campaign_id=camp.id, contact_id=a.id, content_id=new.id),
                    DigestItem(campaign_id=camp.id, contact_id=b.id, content_id=old.id),
                    Delivery(campaign_id=camp.id, contact_id=a.id), Delivery(campaign_id=camp.id, contact_id=b.id)])
-        assert pipeline.start_sending(s, camp.id, settings)
+        assert lifecycle.start_sending(s, camp.id)
         cid = camp.id
     run_until_done(settings, cid)
     by_to = {str(m["To"]).strip("<>"): text_of(m) for m in MemorySender.outbox}
@@ -325,7 +325,7 @@ def test_context_extras_hook_adds_per_recipient_links(settings):
     def extras(session: Any, settings: Any, campaign: Campaign) -> Any:
         return lambda p: {"respond": f"https://example.org/respond/{p.contact_id}"}
 
-    pipeline.register_context_extras("opportunity", extras)
+    previous, pipeline.CONTEXT_EXTRAS["opportunity"] = pipeline.CONTEXT_EXTRAS["opportunity"], extras
     try:
         with session_scope(settings) as s:
             c = make_contact(s, email="v@example.org", lists={"volunteer-updates": "confirmed"})
@@ -334,14 +334,14 @@ def test_context_extras_hook_adds_per_recipient_links(settings):
             s.add(camp)
             s.flush()
             s.add(Delivery(campaign_id=camp.id, contact_id=c.id))
-            pipeline.start_sending(s, camp.id)
+            lifecycle.start_sending(s, camp.id)
             cid, contact_id = camp.id, c.id
         run_until_done(settings, cid)
         [msg] = MemorySender.outbox
         assert f"https://example.org/respond/{contact_id}" in text_of(msg)
         assert Person  # the type the hook receives
     finally:
-        pipeline.CONTEXT_EXTRAS.pop("opportunity", None)
+        pipeline.CONTEXT_EXTRAS["opportunity"] = previous
 
 
 def test_the_sweep_starts_a_scheduled_campaign_when_it_is_due(settings):
@@ -355,11 +355,11 @@ def test_the_sweep_starts_a_scheduled_campaign_when_it_is_due(settings):
     cid = new_campaign(settings)
     with session_scope(settings) as s:
         service.schedule(s, cid, {"send_at": (utcnow() + dt.timedelta(hours=1)).isoformat()})
-    assert pipeline.sweep(settings).started == []  # not yet
+    assert sweep.sweep(settings).started == []  # not yet
     with session_scope(settings) as s:
         s.execute(update(Campaign).where(Campaign.id == cid).values(send_at=utcnow() - dt.timedelta(seconds=1)))
-    assert pipeline.sweep(settings).started == [cid]
-    assert pipeline.sweep(settings).started == []  # once
-    pipeline.plan(settings, cid)  # what the queued plan task does
+    assert sweep.sweep(settings).started == [cid]
+    assert sweep.sweep(settings).started == []  # once
+    planning.plan(settings, cid)  # what the queued plan task does
     run_until_done(settings, cid)
     assert len(MemorySender.outbox) == 2 and state(settings, cid) == "sent"

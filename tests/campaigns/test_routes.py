@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from crm.campaigns import pipeline, service
+from crm.campaigns import pipeline, planning, service
 from crm.campaigns.models import Delivery
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
@@ -119,9 +119,10 @@ def test_stats_count_in_sql(client, auth, settings):
         make_contact_confirmed(settings, f"s{i}@example.org")
     cid = create(client, auth, track_opens=True, track_clicks=True)["id"]
     assert client.post(f"/api/v1/campaigns/{cid}/launch", headers=auth("editor")).status_code == 202
-    pipeline.plan(settings, cid)
+    planning.plan(settings, cid)
     pipeline.send_some(settings, cid)
     stats = client.get(f"/api/v1/campaigns/{cid}/stats", headers=auth("viewer")).json()
+    assert stats.pop("state") == client.get(f"/api/v1/campaigns/{cid}", headers=auth("viewer")).json()["state"]
     assert stats == {"recipients": 4, "queued": 0, "sent": 4, "failed": 0, "bounced": 0, "unsubscribed": 0,
                      "opened": 0, "clicked": 0, "skipped": 0, "cancelled": 0}
     # Engagement through the signed links in the email itself.
@@ -149,7 +150,7 @@ def test_tracking_is_off_by_default(client, auth, settings):
     make_contact_confirmed(settings, "t@example.org")
     cid = create(client, auth)["id"]
     client.post(f"/api/v1/campaigns/{cid}/launch", headers=auth("editor"))
-    pipeline.plan(settings, cid)
+    planning.plan(settings, cid)
     pipeline.send_some(settings, cid)
     html = html_of(MemorySender.outbox[0])
     assert "/track/" not in html and 'href="https://example.org/a?x=1&amp;y=2"' in html

@@ -130,7 +130,7 @@ def test_import_not_utf8_fails_the_job(client: Any, auth: Any, settings: Any) ->
 def test_cli_import_with_progress(settings: Any, tmp_path: Any, capsys: Any, monkeypatch: Any) -> None:
     import argparse
 
-    from crm.contacts.cli import cmd_import_contacts
+    from crm.contacts_cli import cmd_import_contacts
 
     path = tmp_path / "people.csv"
     path.write_text("email,first_name\n" + "".join(f"p{i}@example.org,P{i}\n" for i in range(25)))

@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from crm.campaigns import digests
 from crm.campaigns.models import Campaign
+from crm.celery_publisher import celery_client
 from crm.db import session_scope
 from tests.digests.test_planning import make_item, reader
 from tests.harness import celery_worker
-from worker.celery_app import celery_for
 
 pytestmark = pytest.mark.integration
 
@@ -38,10 +38,10 @@ def test_the_weekly_task_mails_each_reader_once_over_smtp(live_settings: Any, sm
 
     worker = celery_worker(live_settings, tmp_path / "worker.log")
     try:
-        celery_for(live_settings).send_task("worker.tasks.run_digests", args=("weekly",))
+        celery_client(live_settings).send_task("worker.tasks.run_digests", args=("weekly",))
         smtp.wait_for(lambda ms: len(ms) >= 6, timeout=60)
         # The beat firing again in the same week plans nothing and mails nobody.
-        celery_for(live_settings).send_task("worker.tasks.run_digests", args=("weekly",))
+        celery_client(live_settings).send_task("worker.tasks.run_digests", args=("weekly",))
         time.sleep(3)
     finally:
         worker.stop()

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_inquiry_worked_to_closed_and_overdue_summary(live_settings, smtp, tmp_path):
-    from worker.celery_app import celery_for
+    from crm.celery_publisher import celery_client
 
     with session_scope(live_settings) as s:
         _, token = create_staff(s, "donor@staff.example.org", "editor")
@@ -53,7 +53,7 @@ def test_inquiry_worked_to_closed_and_overdue_summary(live_settings, smtp, tmp_p
             listed = {i["id"]: i["overdue"] for i in http.get("/api/v1/donation-inquiries", headers=staff).json()["items"]}
             assert listed == {rosa: False, late: True}
 
-        app = celery_for(live_settings)
+        app = celery_client(live_settings)
         app.send_task("worker.tasks.donation_overdue_summary")
         app.send_task("worker.tasks.donation_overdue_summary")  # the beat fires twice: one email a day
         summary = smtp.wait_count(notify, 3)[-1]

@@ -7,17 +7,14 @@ from email.message import EmailMessage
 from sqlalchemy import select
 
 from crm.campaigns import pipeline
-from crm.campaigns.models import Campaign, CampaignKind
+from crm.campaigns.models import Campaign
 from crm.config import Settings
 from crm.db import session_scope
 from crm.mail import MemorySender
-from crm.volunteers import opportunities
 
 
 def send_invitations(settings: Settings) -> list[EmailMessage]:
     """What a worker would do with the send tasks notify queued; returns every message sent so far."""
-    # Another suite's test swaps in its own "opportunity" hook and pops it afterwards: put ours back.
-    pipeline.register_context_extras(CampaignKind.opportunity, opportunities.invite_extras)
     with session_scope(settings) as s:
         ids = list(s.scalars(select(Campaign.id).where(Campaign.kind == "opportunity", Campaign.state == "sending")))
     for campaign_id in ids:

@@ -8,6 +8,7 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
+from crm.campaigns import invitations
 from crm.campaigns.models import Campaign, Delivery
 from crm.errors import Conflict, Invalid
 from crm.volunteers import opportunities as opps
@@ -92,13 +93,13 @@ def test_notify_mails_mailable_matches_once(session, settings):
     make_volunteer(session, email="ana@example.org", first_name="Ana")
     make_volunteer(session, email="unsub@example.org", lists={"volunteer-updates": "unsubscribed"})
     make_volunteer(session, email="far@example.org", postal_code="94110")
-    first = opps.notify(session, settings, opp.id, "coord@staff.example.org")
+    first = invitations.notify(session, settings, opp.id, "coord@staff.example.org")
     assert first.queued == 1 and first.campaign_id
-    again = opps.notify(session, settings, opp.id, "coord@staff.example.org")
+    again = invitations.notify(session, settings, opp.id, "coord@staff.example.org")
     assert (again.queued, again.campaign_id) == (0, None)
 
     make_volunteer(session, email="late@example.org")  # began to match after the first notify
-    assert opps.notify(session, settings, opp.id, "coord@staff.example.org").queued == 1
+    assert invitations.notify(session, settings, opp.id, "coord@staff.example.org").queued == 1
     session.commit()
     messages = send_invitations(settings)
     assert sorted(str(m["To"]) for m in messages) == ["ana@example.org", "late@example.org"]
@@ -114,7 +115,7 @@ def test_notify_mails_mailable_matches_once(session, settings):
 def test_invitation_in_spanish_escapes_what_staff_typed(session, settings):
     opp = _opp(session, title="Conductores <b>urgente</b>", description="Traiga {{ 7*7 }} ganas")
     make_volunteer(session, email="lu@example.org", language="es")
-    opps.notify(session, settings, opp.id, "coord@staff.example.org")
+    invitations.notify(session, settings, opp.id, "coord@staff.example.org")
     session.commit()
     [msg] = to(send_invitations(settings), "lu@example.org")
     assert msg["Subject"].startswith("Oportunidad de voluntariado") and "Me interesa" in text_of(msg)
@@ -125,12 +126,12 @@ def test_invitation_in_spanish_escapes_what_staff_typed(session, settings):
 def test_respond_is_recorded_once(session, settings):
     opp = _opp(session)
     vol = make_volunteer(session, email="ana@example.org")
-    opps.notify(session, settings, opp.id, "coord@staff.example.org")
+    invitations.notify(session, settings, opp.id, "coord@staff.example.org")
     session.commit()
     token = link_path(to(send_invitations(settings), "ana@example.org")[0], "respond").removeprefix("/respond/")
-    assert not opps.invitation_from_token(session, settings, token).responded
-    opps.respond(session, settings, token)
-    opps.respond(session, settings, token)
+    assert not invitations.invitation_from_token(session, settings, token).responded
+    invitations.respond(session, settings, token)
+    invitations.respond(session, settings, token)
     assert session.scalar(select(func.count()).select_from(OpportunityResponse)) == 1
     [resp] = opps.responses(session, opp.id)
     assert resp["volunteer_id"] == vol.id and resp["email"] == "ana@example.org"
@@ -142,16 +143,16 @@ def test_respond_token_for_another_purpose_or_tampered_is_refused(session, setti
     opp = _opp(session)
     vol = make_volunteer(session)
     prefs = token_for(settings, vol.contact_id, "preferences", extra=str(opp.id))
-    with pytest.raises(opps.LinkProblem) as err:
-        opps.respond(session, settings, prefs)
+    with pytest.raises(invitations.LinkProblem) as err:
+        invitations.respond(session, settings, prefs)
     assert err.value.reason == "wrong-purpose"
-    good = opps.respond_url(settings, vol.contact_id, opp.id).rsplit("/", 1)[1]
-    with pytest.raises(opps.LinkProblem):
-        opps.respond(session, settings, good[:-2] + ("AA" if not good.endswith("AA") else "BB"))
+    good = invitations.respond_url(settings, vol.contact_id, opp.id).rsplit("/", 1)[1]
+    with pytest.raises(invitations.LinkProblem):
+        invitations.respond(session, settings, good[:-2] + ("AA" if not good.endswith("AA") else "BB"))
 
 
 def test_an_ended_opportunity_invites_nobody(session, settings):
     make_volunteer(session)
     opp = _opp(session, starts_on="2026-01-05", ends_on="2026-01-30")
     with time_machine.travel(dt.datetime(2026, 2, 1, tzinfo=dt.UTC), tick=False), pytest.raises(Conflict):
-        opps.notify(session, settings, opp.id, "coord@staff.example.org")
+        invitations.notify(session, settings, opp.id, "coord@staff.example.org")

@@ -1,0 +1,74 @@
+"""The staff API's contact shapes (SPEC section 5), and loading them for a whole page at once.
+
+`contact_dict` asks four more queries per contact; a page here costs three queries in all,
+whatever its size (interests, tags and subscriptions of every contact on the page).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import msgspec
+from sqlalchemy import select
+from sqlmodel import Session
+
+from crm.contacts.models import Contact, ContactInterest, ContactTag, ListKey, Subscription
+
+
+class ContactPublic(msgspec.Struct, kw_only=True):
+    id: int
+    email: str | None
+    first_name: str
+    last_name: str
+    phone: str
+    postal_code: str
+    status: str
+    role: str | None
+    language: str
+    bereaved: bool
+    interests: list[str]
+    tags: list[str]
+    subscriptions: dict[str, str]  # list key -> pending | confirmed | unsubscribed
+    frequency: str | None  # of the newsletter subscription
+    created_at: str
+    updated_at: str
+
+
+class ContactPage(msgspec.Struct):
+    items: list[ContactPublic]
+    next_cursor: str | None
+
+
+def contacts_public(session: Session, contacts: Sequence[Contact]) -> list[ContactPublic]:
+    ids = [c.id for c in contacts]
+    interests: dict[int, list[str]] = defaultdict(list)
+    tags: dict[int, list[str]] = defaultdict(list)
+    subs: dict[int, dict[str, Subscription]] = defaultdict(dict)
+    if ids:
+        for cid, key in session.execute(select(ContactInterest.contact_id, ContactInterest.interest_key)
+                                        .where(ContactInterest.contact_id.in_(ids))):
+            interests[cid].append(key)
+        for cid, tag in session.execute(select(ContactTag.contact_id, ContactTag.tag)
+                                        .where(ContactTag.contact_id.in_(ids))):
+            tags[cid].append(tag)
+        for sub in session.scalars(select(Subscription).where(Subscription.contact_id.in_(ids))):
+            subs[sub.contact_id][sub.list] = sub
+    return [_public(c, sorted(interests[c.id]), sorted(tags[c.id]), subs[c.id])  # type: ignore[index]
+            for c in contacts]
+
+
+def contact_public(session: Session, contact: Contact) -> ContactPublic:
+    return contacts_public(session, [contact])[0]
+
+
+def _public(c: Contact, interests: list[str], tags: list[str], subs: dict[str, Subscription]) -> ContactPublic:
+    assert c.id is not None
+    newsletter = subs.get(ListKey.newsletter)
+    return ContactPublic(
+        id=c.id, email=c.email, first_name=c.first_name, last_name=c.last_name, phone=c.phone,
+        postal_code=c.postal_code, status=c.status, role=c.role, language=c.language, bereaved=c.bereaved,
+        interests=interests, tags=tags, subscriptions={k: s.state for k, s in sorted(subs.items())},
+        frequency=newsletter.frequency if newsletter else None,
+        created_at=c.created_at.isoformat(), updated_at=c.updated_at.isoformat(),
+    )
