@@ -12,13 +12,13 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
+from crm.celery_publisher import celery_client
 from crm.db import session_scope
 from crm.volunteers import shifts, signups
 from crm.volunteers.models import Opportunity, ShiftSignup
 from tests.factories import make_volunteer
 from tests.harness import api_server, celery_worker
 from tests.helpers import text_of
-from worker.celery_app import celery_for
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +58,7 @@ def test_cancellation_offer_lapse_accept_reminder_and_cant_make_it(live_settings
         [offer_b] = smtp.wait_count("ben@example.org", 1)
         assert offer_b["Subject"].startswith("A place came free")
         # ... and the shifts sweep finds it lapsed (12 hours passed) and offers the place to Cy.
-        celery_for(settings).send_task("worker.tasks.sweep_volunteer_shifts")
+        celery_client(settings).send_task("worker.tasks.sweep_volunteer_shifts")
         [offer_c] = smtp.wait_count("cy@example.org", 1)
         with httpx.Client(base_url=base, timeout=10, follow_redirects=False) as http:
             late = _path(offer_b, r"/volunteer/[^/\s]+/offers/\d+")
@@ -77,7 +77,7 @@ def test_cancellation_offer_lapse_accept_reminder_and_cant_make_it(live_settings
             worker.kill9()
             worker = celery_worker(settings, tmp_path / "worker2.log", beat=True)
             for _ in range(2):
-                celery_for(settings).send_task("worker.tasks.sweep_volunteer_shifts")
+                celery_client(settings).send_task("worker.tasks.sweep_volunteer_shifts")
             time.sleep(5)  # let them run (and the outbox sweep after them)
             cant = _path(reminder, r"/volunteer/[^/\s]+/signups/\d+/cancel")
             assert "I can't make it" in http.get(cant).text
