@@ -30,6 +30,7 @@ from crm.forms.routes import FormController, InterestController
 from crm.health import health, ready
 from crm.http import exception_handlers, ids_in_range
 from crm.jobs.routes import JobController
+from crm.mail import warn_if_unpatched_python
 from crm.preferences.routes import (
     ConfirmController,
     LinkController,
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, publisher: queue.Publisher | No
     settings = settings or get_settings()
     queue.install(publisher or CeleryPublisher(settings))
     settings.resolved_secret("secret_key")  # fail (or generate) at startup, not at the first email
+    warn_if_unpatched_python()
     rate_limit = RateLimitConfig(
         rate_limit=("minute", settings.form_rate_limit),
         store="form_rate_limit",

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(30.0, gt=0)
 
     secret_key: str | None = None
+    secret_key_fallbacks: str | None = None  # comma-separated earlier keys, still accepted for links
     webhook_secret: str | None = None
     public_base_url: str = "http://127.0.0.1:8000"
     allowed_origins: str | None = None
@@ -113,6 +114,11 @@ class Settings(BaseSettings):
         if self.allowed_origins is None:
             return ["*"] if self.env == "development" else []
         return [o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()]
+
+    def verification_secrets(self) -> list[str]:
+        """The keys a link may be signed with: the current one first, then CRM_SECRET_KEY_FALLBACKS."""
+        earlier = [k.strip() for k in (self.secret_key_fallbacks or "").split(",") if k.strip()]
+        return [self.resolved_secret("secret_key"), *earlier]
 
     @property
     def is_sqlite(self) -> bool:

@@ -8,13 +8,19 @@ from crm.tokens import Purpose, make_token
 DAY = 86400
 
 
-def token_for(settings: Settings, contact_id: int, purpose: Purpose, *, extra: str = "") -> str:
-    ttl = {
+def lifetime_seconds(settings: Settings, purpose: str) -> int:
+    """How long a link of `purpose` stays valid: the one table of token lifetimes."""
+    days = {
         "confirm": settings.confirm_token_days,
         "preferences": settings.preferences_token_days,
         "unsubscribe": settings.unsubscribe_token_days,
-    }.get(purpose, settings.unsubscribe_token_days) * DAY
-    return make_token(settings.resolved_secret("secret_key"), contact_id, purpose, ttl, extra=extra)
+    }.get(purpose, settings.unsubscribe_token_days)  # click, open, respond: as long as the email lives
+    return days * DAY
+
+
+def token_for(settings: Settings, contact_id: int, purpose: Purpose, *, extra: str = "") -> str:
+    return make_token(settings.resolved_secret("secret_key"), contact_id, purpose,
+                      lifetime_seconds(settings, purpose), extra=extra)
 
 
 def url_for(settings: Settings, contact_id: int, purpose: Purpose, *, extra: str = "") -> str:

@@ -2,7 +2,9 @@
 
 A token names one contact and one purpose and carries its own expiry, signed with
 HMAC-SHA256 under a key derived from CRM_SECRET_KEY and the purpose, so a token for
-one purpose never opens another and rotating the secret revokes every link.
+one purpose never opens another. New links are signed with the current key; `read_token`
+also accepts a list of secrets (the current key first, then CRM_SECRET_KEY_FALLBACKS), so a
+rotated key keeps the links already in inboxes working until the old key is dropped from the list.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -49,11 +52,18 @@ def make_token(
 ) -> str:
     expires = int((now if now is not None else time.time()) + ttl_seconds)
     body = f"{contact_id}:{expires}:{extra}".encode()
-    sig = hmac.new(_key(secret, purpose), body, hashlib.sha256).digest()[:18]
+    sig = _signature(secret, purpose, body)
     return f"{_b64(body)}.{_b64(sig)}"
 
 
-def read_token(secret: str, token: str, purpose: Purpose, *, now: float | None = None) -> TokenClaims:
+def _signature(secret: str, purpose: str, body: bytes) -> bytes:
+    return hmac.new(_key(secret, purpose), body, hashlib.sha256).digest()[:18]
+
+
+def read_token(secrets: str | Sequence[str], token: str, purpose: Purpose, *, now: float | None = None
+               ) -> TokenClaims:
+    """The claims of `token`, signed with any of `secrets` (the current key first)."""
+    keys = [secrets] if isinstance(secrets, str) else [k for k in secrets if k]
     try:
         body_b64, sig_b64 = token.split(".")
         body, sig = _unb64(body_b64), _unb64(sig_b64)
@@ -61,12 +71,9 @@ def read_token(secret: str, token: str, purpose: Purpose, *, now: float | None =
         contact_id, expires = int(contact_s), int(expires_s)
     except (ValueError, UnicodeDecodeError):
         raise TokenError("malformed") from None
-    expected = hmac.new(_key(secret, purpose), body, hashlib.sha256).digest()[:18]
-    if not hmac.compare_digest(sig, expected):
+    if not any(hmac.compare_digest(sig, _signature(key, purpose, body)) for key in keys):
         for other in PURPOSES:
-            if other != purpose and hmac.compare_digest(
-                sig, hmac.new(_key(secret, other), body, hashlib.sha256).digest()[:18]
-            ):
+            if other != purpose and any(hmac.compare_digest(sig, _signature(key, other, body)) for key in keys):
                 raise TokenError("wrong-purpose")
         raise TokenError("tampered")
     if expires < (now if now is not None else time.time()):

@@ -133,7 +133,7 @@ class Invitation:
 
 def invitation_from_token(session: Session, settings: Settings, token: str) -> Invitation:
     try:
-        claims = read_token(settings.resolved_secret("secret_key"), token, "respond")
+        claims = read_token(settings.verification_secrets(), token, "respond")
         opportunity_id = int(claims.extra)
     except TokenError as exc:
         raise LinkProblem(exc.reason) from None

@@ -40,6 +40,7 @@ from crm.campaigns.compose import (
     LanguageRenderer,
     Links,
     MessageBuilder,
+    NonAsciiAddress,
     Person,
     Tracker,
     language_for,
@@ -195,10 +196,12 @@ class CampaignSender:
             "List-Id": f"<{self.list}.{self.domain}>",
             "X-CRM-Campaign": str(self.campaign_id),
         }
-        outgoing = Outgoing(to=person.email, rendered=rendered, message_id=mid, headers=headers)  # type: ignore[arg-type]
+        outgoing = Outgoing(to=person.email, rendered=rendered, message_id=mid, headers=headers,  # type: ignore[arg-type]
+                            timezone=self.settings.timezone)
         try:
             return mid, self.builder.build(person.email, rendered, mid, headers), outgoing
-        except ValueError:
+        except NonAsciiAddress:
+            outgoing.build(self.settings.mail_from)  # header checks now, so a refusal fails only this person
             return mid, None, outgoing  # non-ASCII address: the email package's SMTPUTF8 path
 
 

@@ -33,7 +33,7 @@ def _record(session: Session, contact_id: int, delivery_id: int, column: str) ->
 
 def opened(session: Session, settings: Settings, token: str) -> bool:
     try:
-        claims = read_token(settings.resolved_secret("secret_key"), token, "open")
+        claims = read_token(settings.verification_secrets(), token, "open")
         delivery_id = int(claims.extra)
     except (TokenError, ValueError):
         return False
@@ -44,7 +44,7 @@ def opened(session: Session, settings: Settings, token: str) -> bool:
 def clicked(session: Session, settings: Settings, token: str) -> str | None:
     """The signed target URL, or None for a bad token."""
     try:
-        claims = read_token(settings.resolved_secret("secret_key"), token, "click")
+        claims = read_token(settings.verification_secrets(), token, "click")
         delivery_s, _, target = claims.extra.partition("|")
         delivery_id = int(delivery_s)
     except (TokenError, ValueError):

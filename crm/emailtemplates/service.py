@@ -12,8 +12,6 @@ saved, so what reaches the campaign pipeline has rendered within the bound at le
 from __future__ import annotations
 
 import re
-import sys
-import time
 from functools import lru_cache
 from typing import Any
 
@@ -25,7 +23,7 @@ from jinja2 import (
     TemplateNotFound,
     select_autoescape,
 )
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlmodel import Session
@@ -36,39 +34,16 @@ from crm.db import utcnow
 from crm.emailtemplates.models import EmailTemplate
 from crm.errors import Invalid, NotFound
 from crm.mail import LANGUAGES, PARTS, CompiledEmail, base_context, compile_email, environment, template_files
+from crm.mail.sandbox import RENDER_SECONDS, BoundedSandbox, bounded_render
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 FIELDS = ("key", "subject", "body_html", "body_text", "language")
 MAX_SOURCE = 200_000
-RENDER_SECONDS = 2.0
-MAX_POWER = 1000
-MAX_BITS = 4096
-MAX_SEQUENCE = 1_000_000
-
-
-class RenderTimeout(Exception):
-    pass
-
-
-class _BoundedSandbox(SandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**":
-            if isinstance(right, int | float) and abs(right) > MAX_POWER:
-                raise SecurityError(f"exponent {right} is too large for a template")
-            if isinstance(left, int) and isinstance(right, int) and left.bit_length() * right > MAX_BITS:
-                raise SecurityError("that power makes a number too large for a template")
-            return left**right
-        for seq, times in ((left, right), (right, left)):
-            if isinstance(seq, str | list | tuple) and isinstance(times, int) and len(seq) * times > MAX_SEQUENCE:
-                raise SecurityError("that repetition makes a value too large for a template")
-        return left * right
 
 
 @lru_cache(maxsize=4)
 def sandbox(templates_dir: str) -> SandboxedEnvironment:
-    return _BoundedSandbox(loader=FileSystemLoader(templates_dir), undefined=StrictUndefined,
+    return BoundedSandbox(loader=FileSystemLoader(templates_dir), undefined=StrictUndefined,
                            autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
                            trim_blocks=True, lstrip_blocks=True)
 
@@ -109,27 +84,7 @@ def load(session: Session | None, settings: Settings, key: str, language: str = 
 
 def render_bounded(compiled: CompiledEmail, context: dict[str, Any], seconds: float = RENDER_SECONDS) -> dict[str, str]:
     """Render with a deadline; any failure is an Invalid naming why (never an unhandled 500)."""
-    deadline = time.monotonic() + seconds
-
-    def tracer(frame: Any, event: str, arg: Any) -> Any:
-        if time.monotonic() > deadline:
-            raise RenderTimeout
-        return tracer
-
-    previous = sys.gettrace()
-    sys.settrace(tracer)
-    try:
-        out = compiled.render(context)
-    except RenderTimeout:
-        raise Invalid.field("template", f"took longer than {seconds:g}s to render (a loop too large?)") from None
-    except SecurityError as exc:
-        raise Invalid.field("template", f"unsafe: {exc}") from None
-    except TemplateError as exc:
-        raise Invalid.field("template", f"failed to render: {exc}") from None
-    except (ArithmeticError, TypeError, ValueError, LookupError, AttributeError, RecursionError) as exc:
-        raise Invalid.field("template", f"failed to render: {type(exc).__name__}: {exc}") from None
-    finally:
-        sys.settrace(previous)
+    out = bounded_render(lambda: compiled.render(context), "template", seconds)
     return {"subject": out.subject, "html": out.html, "text": out.text}
 
 
@@ -329,7 +284,7 @@ class _Placeholder(ChainableUndefined):
 
 @lru_cache(maxsize=4)
 def _preview_sandbox(templates_dir: str) -> SandboxedEnvironment:
-    return _BoundedSandbox(loader=FileSystemLoader(templates_dir), undefined=_Placeholder,
+    return BoundedSandbox(loader=FileSystemLoader(templates_dir), undefined=_Placeholder,
                            autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
                            trim_blocks=True, lstrip_blocks=True)
 

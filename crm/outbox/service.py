@@ -226,7 +226,8 @@ def _send_snapshot(settings: Settings, sender: Sender, snapshot: Snapshot) -> De
 
     try:
         message = Outgoing(to=to, rendered=render(settings, template, context, language), message_id=mid,
-                           headers=TRANSACTIONAL_HEADERS).build(settings.mail_from)
+                           headers=TRANSACTIONAL_HEADERS, kind=template, timezone=settings.timezone
+                           ).build(settings.mail_from)
     except Exception as exc:  # noqa: BLE001 - a template bug must not leave the row leased forever
         # Retried with backoff rather than failed at once: a worker older than the release that
         # added the template will be replaced; MAX_ATTEMPTS still ends it and last_error says why.

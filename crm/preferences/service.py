@@ -44,7 +44,7 @@ class LinkProblem(Exception):
 
 def _claims(session: Session, settings: Settings, token: str, purpose: Purpose) -> tuple[TokenClaims, Contact]:
     try:
-        claims = read_token(settings.resolved_secret("secret_key"), token, purpose)
+        claims = read_token(settings.verification_secrets(), token, purpose)
     except TokenError as exc:
         raise LinkProblem(exc.reason) from None
     contact = session.get(Contact, claims.contact_id)

@@ -11,7 +11,7 @@ from alembic import op
 import crm.db
 
 revision = '0007'
-down_revision = "0003b"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from crm.campaigns import pipeline
+from crm.campaigns import pipeline, planning
 from crm.contacts import importer
 from crm.db import session_scope
 from crm.events import service as events
@@ -52,7 +52,7 @@ def _walk_every_type(client: Any, auth: Any, settings: Any, sent: Any) -> str:
         importer.run(s, int(job.json()["job_id"]))
     campaign = create_campaign(client, auth)
     assert client.post(f"/api/v1/campaigns/{campaign['id']}/launch", headers=auth("editor")).status_code == 202
-    pipeline.plan(settings, campaign["id"])
+    planning.plan(settings, campaign["id"])
     while pipeline.send_some(settings, campaign["id"]).has_more:
         pass
     unsubscribe = link_path([m for m in to(sent(), email) if "/unsubscribe/" in str(m)][0], "unsubscribe")

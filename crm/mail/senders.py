@@ -1,167 +1,50 @@
-"""Email: render Jinja2 templates from templates/email/ and hand messages to a Sender.
+"""Senders: where a built message goes (SMTP, .eml files, a list in memory), and SMTP error classes.
 
-The only module that touches templates/email/. Templates live in one folder per email
-(`subject.txt`, `body.html`, `body.txt`), each extending the shared `_layout.*`;
-a Spanish version sits beside the English one with an `.es` infix
-(`body.es.html`), and English is the fallback for any file missing in a language.
+Each sender logs one line per message with its kind and never its address (`crm run` shows them).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import email
+import hashlib
+import logging
 import smtplib
 import ssl
-import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from email.headerregistry import Address
-from email.message import EmailMessage
+from collections.abc import Callable
+from email.message import EmailMessage, Message
 from email.policy import SMTP as SMTP_POLICY
-from email.utils import formatdate, parseaddr
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
-
-import css_inline
-from jinja2 import (
-    Environment,
-    FileSystemLoader,
-    StrictUndefined,
-    Template,
-    TemplateNotFound,
-    select_autoescape,
-)
+from typing import Protocol
 
 from crm.config import Settings
+from crm.mail.headers import head_of
+from crm.text import redact_addresses
 
-LANGUAGES = ("en", "es")
-PARTS = ("subject.txt", "body.html", "body.txt")
-
-
-class HeaderInjection(ValueError):
-    pass
+log = logging.getLogger("crm.mail")
 
 
-def safe_header(value: str, name: str = "header") -> str:
-    """Refuse CR/LF (and NUL) in anything that becomes a header."""
-    if any(ch in value for ch in "\r\n\x00"):
-        raise HeaderInjection(f"{name} must not contain line breaks")
-    return value
+def kind_of(message: Message) -> str:
+    """What an email is, for file names and logs: its X-CRM-Kind, or campaign-N, or 'email'."""
+    kind = message.get("X-CRM-Kind")
+    if kind is None and message.get("X-CRM-Campaign"):
+        kind = "campaign-" + str(message["X-CRM-Campaign"]).replace(" ", "-")
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in str(kind or "email"))
+    return safe[:60] or "email"
 
 
-# --- rendering --------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=4)
-def environment(templates_dir: str) -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(templates_dir),
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=False,
-    )
-    return env
-
-
-def _localized_name(name: str, part: str, language: str) -> str:
-    stem, _, ext = part.rpartition(".")
-    return f"{name}/{stem}.{language}.{ext}" if language != "en" else f"{name}/{part}"
-
-
-def template_files(templates_dir: Path) -> dict[str, dict[str, set[str]]]:
-    """{email name: {language: {part, ...}}}: what exists on disk, for the both-languages test."""
-    found: dict[str, dict[str, set[str]]] = {}
-    for folder in sorted(p for p in templates_dir.iterdir() if p.is_dir()):
-        langs: dict[str, set[str]] = {lang: set() for lang in LANGUAGES}
-        for f in folder.iterdir():
-            parts = f.name.split(".")
-            lang = parts[1] if len(parts) == 3 else "en"
-            base = f"{parts[0]}.{parts[-1]}"
-            langs.setdefault(lang, set()).add(base)
-        found[folder.name] = langs
-    return found
-
-
-@dataclass(frozen=True)
-class CompiledEmail:
-    """One email's three templates, parsed once and reused for every recipient."""
-
-    name: str
-    language: str
-    subject: Template
-    html: Template
-    text: Template
-
-    def render(self, context: Mapping[str, Any]) -> RenderedEmail:
-        subject = " ".join(self.subject.render(context).split())
-        html = css_inline.inline(self.html.render(context))
-        text = self.text.render(context).strip() + "\n"
-        return RenderedEmail(subject=subject, html=html, text=text)
-
-
-@dataclass(frozen=True)
-class RenderedEmail:
-    subject: str
-    html: str
-    text: str
-
-
-def compile_email(settings: Settings, name: str, language: str = "en") -> CompiledEmail:
-    env = environment(str(settings.templates_dir))
-    loaded: list[Template] = []
-    for part in PARTS:
-        try:
-            loaded.append(env.get_template(_localized_name(name, part, language)))
-        except TemplateNotFound:
-            loaded.append(env.get_template(_localized_name(name, part, "en")))
-    return CompiledEmail(name, language, *loaded)
-
-
-def base_context(settings: Settings, language: str) -> dict[str, Any]:
-    """What every template may use besides its own context."""
-    return {
-        "language": language,
-        "org": {"name": parseaddr(settings.mail_from)[0] or "Cancer Helpline",
-                "postal_address": settings.org_postal_address},
-        "public_base_url": settings.public_base_url,
-    }
-
-
-def render(settings: Settings, name: str, context: Mapping[str, Any], language: str = "en") -> RenderedEmail:
-    lang = language if language in LANGUAGES else "en"
-    return compile_email(settings, name, lang).render({**base_context(settings, lang), **context})
-
-
-# --- messages ---------------------------------------------------------------------------------
-
-
-def new_message_id(settings: Settings) -> str:
-    domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "localhost"
-    return f"<{uuid.uuid4().hex}@{domain}>"
-
-
-@dataclass
-class Outgoing:
-    to: str
-    rendered: RenderedEmail
-    message_id: str
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def build(self, mail_from: str) -> EmailMessage:
-        msg = EmailMessage(policy=SMTP_POLICY)
-        msg["From"] = safe_header(mail_from, "From")
-        msg["To"] = Address(addr_spec=safe_header(self.to, "To"))
-        msg["Subject"] = safe_header(self.rendered.subject, "Subject")
-        msg["Date"] = formatdate(localtime=False)
-        msg["Message-ID"] = safe_header(self.message_id, "Message-ID")
-        msg["MIME-Version"] = "1.0"
-        for key, value in self.headers.items():
-            msg[safe_header(key, "header name")] = safe_header(value, key)
-        msg.set_content(self.rendered.text)
-        msg.add_alternative(self.rendered.html, subtype="html")
-        return msg
+def kind_of_raw(data: bytes) -> str:
+    """kind_of for pre-built bytes, without parsing the message."""
+    found: dict[str, str] = {}
+    for line in head_of(data).split(b"\n"):
+        name, _, value = line.partition(b":")
+        if name.lower() in (b"x-crm-kind", b"x-crm-campaign"):
+            found[name.decode().title()] = value.strip().decode("ascii", "replace")
+    message = Message()
+    for name, value in found.items():
+        message[name] = value
+    return kind_of(message)
 
 
 class TransientMailError(Exception):
@@ -196,8 +79,6 @@ class MemorySender:
         MemorySender.outbox.append(message)
 
     def send_raw(self, envelope_from: str, to: str, data: bytes, message_id: str) -> None:
-        import email
-
         MemorySender.outbox.append(email.message_from_bytes(data, policy=SMTP_POLICY))  # type: ignore[arg-type]
 
     def close(self) -> None:
@@ -205,24 +86,30 @@ class MemorySender:
 
 
 class FileSender:
-    """One .eml per message, written atomically so a reader never sees half a file."""
+    """One .eml per message, written atomically so a reader never sees half a file.
+
+    The name says what the email is and when (`20261201T214500.123456-confirm-1a2b3c4d.eml`),
+    never to whom.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
 
     def send(self, message: EmailMessage) -> None:
-        mid = str(message["Message-ID"]).strip("<>").replace("/", "_").replace("@", "_at_")
-        target = self.directory / f"{mid}.eml"
-        tmp = target.with_suffix(".eml.tmp")
-        tmp.write_bytes(message.as_bytes())
-        tmp.replace(target)
+        self._write(message.as_bytes(), kind_of(message), str(message["Message-ID"]))
 
     def send_raw(self, envelope_from: str, to: str, data: bytes, message_id: str) -> None:
-        target = self.directory / (message_id.strip("<>").replace("/", "_").replace("@", "_at_") + ".eml")
+        self._write(data, kind_of_raw(data), message_id)
+
+    def _write(self, data: bytes, kind: str, message_id: str) -> None:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%f")
+        short = hashlib.sha256(message_id.encode()).hexdigest()[:8]
+        target = self.directory / f"{stamp}-{kind}-{short}.eml"
         tmp = target.with_suffix(".eml.tmp")
         tmp.write_bytes(data)
         tmp.replace(target)
+        log.info("mail written: %s", kind)
 
     def close(self) -> None:
         pass
@@ -256,10 +143,12 @@ class SmtpSender:
 
     def send(self, message: EmailMessage) -> None:
         self._transmit(lambda conn: conn.send_message(message))
+        log.info("mail sent: %s", kind_of(message))
 
     def send_raw(self, envelope_from: str, to: str, data: bytes, message_id: str) -> None:
         """Pre-built message bytes (CRLF line ends): the campaign pipeline's fast path."""
         self._transmit(lambda conn: _pipelined_sendmail(conn, envelope_from, to, data))
+        log.info("mail sent: %s", kind_of_raw(data))
 
     def _transmit(self, send: Callable[[smtplib.SMTP], dict[str, tuple[int, bytes]]]) -> None:
         if self._conn is None:
@@ -276,7 +165,7 @@ class SmtpSender:
             raise _classify(exc.smtp_code, exc.smtp_error, recipient=False) from exc
         except (TimeoutError, smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
-            raise TransientMailError(f"connection lost: {exc}") from exc
+            raise TransientMailError(f"connection lost: {redact_addresses(str(exc))}") from exc
         if refused:
             code, text = next(iter(refused.values()))
             raise _classify(code, text, recipient=True)
@@ -341,7 +230,8 @@ def _pipelined_sendmail(conn: smtplib.SMTP, sender: str, rcpt: str, data: bytes)
 
 
 def _classify(code: int, text: bytes | str, *, recipient: bool) -> Exception:
-    message = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+    # SMTP replies often quote the refused address; what is logged and stored must not.
+    message = redact_addresses(text.decode(errors="replace") if isinstance(text, bytes) else str(text))
     if 400 <= code < 500:
         return TransientMailError(f"{code} {message}")
     return PermanentMailError(code, message, recipient=recipient or message.startswith(("5.1.", "5.2.1")))
@@ -353,4 +243,3 @@ def make_sender(settings: Settings) -> Sender:
     if settings.mail_backend == "file":
         return FileSender(settings.outbox_dir)
     return MemorySender()
-
