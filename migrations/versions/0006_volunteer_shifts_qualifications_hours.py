@@ -1,7 +1,7 @@
 """volunteer shifts qualifications hours
 
 Revision ID: 0006
-Revises: 0004, 0007
+Revises: 0007
 Create Date: 2026-12-01 22:18:40.733217
 """
 from alembic import op
@@ -11,7 +11,7 @@ import crm.db
 
 
 revision = '0006'
-down_revision = ("0004", "0007")  # one head over main's two
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
