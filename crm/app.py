@@ -41,7 +41,9 @@ from crm.preferences.routes import (
 from crm.privacy import service as privacy
 from crm.segments.routes import SegmentController
 from crm.staff.routes import AuditController, StaffController
+from crm.volunteers.portal_routes import PortalApiController, PortalController
 from crm.volunteers.routes import OpportunityController, VolunteerController
+from crm.volunteers.shift_routes import HoursController, QualificationController, ShiftController
 from crm.webhooks.routes import WebhookEndpointController
 
 STATIC_DIR = Path(__file__).parent / "pages" / "static"
@@ -106,6 +108,7 @@ def create_app(settings: Settings | None = None, publisher: queue.Publisher | No
         ContactController, VolunteerController, OpportunityController, InvitationController, DonationInquiryController,
         CampaignController, SegmentController, ContentController, DigestController,
         JobController, TemplateController, AuditController, StaffController, WebhookEndpointController,
+        ShiftController, QualificationController, HoursController,
     ])
     static = create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False)
     app = Litestar(
@@ -113,6 +116,7 @@ def create_app(settings: Settings | None = None, publisher: queue.Publisher | No
             health, ready, InterestController, public_forms, ConfirmController,
             PreferencesController, PreferencesApiController, UnsubscribeController,
             RespondController, BounceWebhookController, TrackingController, staff_api, static,
+            PortalController, PortalApiController,
         ],
         cors_config=cors,
         guards=[ids_in_range],

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     soft_bounce_threshold: int = Field(3, ge=1)
     send_batch_size: int = Field(200, ge=1, le=5000)
     lease_seconds: int = Field(120, ge=10)
+    waitlist_offer_hours: int = Field(12, ge=1)
+    shift_reminder_hours: int = Field(24, ge=1)
+    qualification_warn_days: int = Field(30, ge=1)
     outbox_sweep_seconds: float = Field(15.0, gt=0)
     webhook_dispatch_seconds: float = Field(1.0, gt=0)  # how often the beat fans out and starts webhook POSTs
     # Longer than the 15 s timeout plus connecting: a live attempt is never taken twice; a worker killed

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-Purpose = Literal["confirm", "preferences", "unsubscribe", "click", "open", "respond"]
-PURPOSES: tuple[str, ...] = ("confirm", "preferences", "unsubscribe", "click", "open", "respond")
+Purpose = Literal["confirm", "preferences", "unsubscribe", "click", "open", "respond", "volunteer"]
+PURPOSES: tuple[str, ...] = ("confirm", "preferences", "unsubscribe", "click", "open", "respond", "volunteer")
 
 
 class TokenError(Exception):

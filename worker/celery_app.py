@@ -40,6 +40,9 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
             "task": "worker.tasks.donation_overdue_summary",
             "schedule": crontab(minute=0, hour=settings.donation_summary_hour),
         },
+        # Lapsed waitlist offers pass on and shift reminders go out: minutes matter for both.
+        "volunteer-shifts": {"task": "worker.tasks.sweep_volunteer_shifts", "schedule": 60.0},
+        "qualification-warnings": {"task": "worker.tasks.warn_expiring_qualifications", "schedule": 3600.0},
         "digest-monthly": {
             "task": "worker.tasks.run_digests",
             "schedule": crontab(minute=0, hour=settings.digest_hour, day_of_month=settings.digest_monthly_day),

@@ -52,6 +52,27 @@ def donation_overdue_summary() -> dict[str, Any]:
         return {"queued": donations.queue_overdue_summary(session, _settings())}
 
 
+@shared_task(name="worker.tasks.sweep_volunteer_shifts", acks_late=True)
+def sweep_volunteer_shifts() -> dict[str, Any]:
+    """Offers not taken in time pass to the next in line; reminders due go out (each once)."""
+    from crm.volunteers import sweeps
+
+    settings = _settings()
+    with session_scope(settings) as session:
+        summary, _ = sweeps.shifts_sweep(session, settings)  # the emails are published on commit
+    return summary
+
+
+@shared_task(name="worker.tasks.warn_expiring_qualifications", acks_late=True)
+def warn_expiring_qualifications() -> dict[str, Any]:
+    from crm.volunteers import sweeps
+
+    settings = _settings()
+    with session_scope(settings) as session:
+        summary, _ = sweeps.qualification_warnings(session, settings)
+    return summary
+
+
 @shared_task(name="worker.tasks.import_contacts", acks_late=True)
 def import_contacts(job_id: int) -> dict[str, Any]:
     """A CSV import job; resumes after the last committed batch if a worker died mid-file."""

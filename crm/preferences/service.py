@@ -131,7 +131,8 @@ def preferences_of(session: Session, contact: Contact) -> dict[str, Any]:
         assert vol.id is not None
         body["volunteer"] = {"areas": volunteers.areas_of(session, vol.id),
                              "availability": volunteers.availability_of(session, vol.id),
-                             "paused_until": vol.paused_until.isoformat() if vol.paused_until else None}
+                             "paused_until": vol.paused_until.isoformat() if vol.paused_until else None,
+                             "shift_reminders": vol.shift_reminders}
     return body
 
 
@@ -151,6 +152,7 @@ class PreferencesUpdate:
     availability: list[str] | None = None
     paused_until: dt.date | None = None
     set_paused_until: bool = False
+    shift_reminders: bool | None = None
 
 
 def _one_of(errors: Errors, name: str, value: Any, allowed: list[str]) -> str | None:
@@ -231,8 +233,14 @@ def parse_json(session: Session, contact: Contact, data: Any, today: dt.date) ->
         elif contact.id is not None and volunteers.for_contact(session, contact.id) is None:
             errors.add("volunteer", "there is no volunteer profile for this person")
         else:
-            for extra in sorted(set(vol) - {"areas", "availability", "paused_until"}):
-                errors.add(f"volunteer.{extra}", "unknown field; expected areas, availability, paused_until")
+            for extra in sorted(set(vol) - {"areas", "availability", "paused_until", "shift_reminders"}):
+                errors.add(f"volunteer.{extra}",
+                           "unknown field; expected areas, availability, paused_until, shift_reminders")
+            if "shift_reminders" in vol:
+                if isinstance(vol["shift_reminders"], bool):
+                    update.shift_reminders = vol["shift_reminders"]
+                else:
+                    errors.add("volunteer.shift_reminders", "must be true or false")
             update.areas = _keys(errors, "volunteer.areas", vol.get("areas"), volunteers.AREAS, "area")
             update.availability = _keys(errors, "volunteer.availability", vol.get("availability"),
                                         volunteers.AVAILABILITY, "availability")
@@ -265,6 +273,7 @@ def parse_form(session: Session, contact: Contact, form: Mapping[str, list[str]]
                                     volunteers.AVAILABILITY, "availability")
         update.set_paused_until = True
         update.paused_until = _pause_date(errors, one("paused_until"), today)
+        update.shift_reminders = one("shift_reminders") is not None
     errors.raise_if_any()
     return update
 
@@ -370,7 +379,8 @@ def _start_list_optin(session: Session, settings: Settings, contact: Contact, li
 def _save_volunteer(session: Session, settings: Settings, contact: Contact, update: PreferencesUpdate,
                     origin: contacts.ConsentSource, result: SaveResult) -> None:
     assert contact.id is not None
-    if update.areas is None and update.availability is None and not update.set_paused_until:
+    if (update.areas is None and update.availability is None and not update.set_paused_until
+            and update.shift_reminders is None):
         return
     vol = volunteers.for_contact(session, contact.id)
     if vol is None or vol.id is None:
@@ -389,6 +399,9 @@ def _save_volunteer(session: Session, settings: Settings, contact: Contact, upda
     if update.set_paused_until and update.paused_until != vol.paused_until:
         changes.append(Change("paused_until", vol.paused_until, update.paused_until))
         vol.paused_until = update.paused_until
+    if update.shift_reminders is not None and update.shift_reminders != vol.shift_reminders:
+        changes.append(Change("shift_reminders", vol.shift_reminders, update.shift_reminders))
+        vol.shift_reminders = update.shift_reminders
     if not changes:
         return
     vol.updated_at = utcnow()

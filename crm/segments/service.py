@@ -38,6 +38,7 @@ from crm.db import keyset_page, utcnow
 from crm.errors import Conflict, Invalid, NotFound
 from crm.segments.models import Segment
 from crm.staff.service import audit
+from crm.volunteers import segment_conditions as volunteer_work
 from crm.volunteers.models import (
     Area,
     Availability,
@@ -220,8 +221,9 @@ class _Compiler:
         if isinstance(arg, bool):
             has = exists().where(Volunteer.contact_id == self.subject)
             return has if arg else ~has
-        arg = self.keys(path, arg, ("area", "availability", "status"), required=False)
-        where: list[ColumnElement[bool]] = [Volunteer.contact_id == self.subject]
+        arg = self.keys(path, arg, ("area", "availability", "status", *volunteer_work.KEYS), required=False)
+        where: list[ColumnElement[bool]] = [Volunteer.contact_id == self.subject,
+                                            *volunteer_work.conditions(path, arg, self.fail)]
         if "status" in arg:
             statuses = self.strings(f"{path}.status", arg["status"], [s.value for s in VolunteerStatus], what="status")
             where.append(self.in_or_eq(Volunteer.status, statuses))

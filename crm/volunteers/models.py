@@ -48,6 +48,8 @@ class Volunteer(SQLModel, table=True):
     postal_code: str = Field(default="", max_length=20, index=True)
     travel_radius_km: int | None = None
     paused_until: dt.date | None = None
+    # The volunteer's own switch (preference centre): reminders before their shifts.
+    shift_reminders: bool = Field(default=True, sa_column_kwargs={"server_default": "1"})
     last_contacted_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -96,6 +98,8 @@ class Opportunity(SQLModel, table=True):
     availability: str | None = Field(default=None, max_length=40)
     starts_on: dt.date | None = None
     ends_on: dt.date | None = None
+    # Qualification type keys a volunteer must hold, valid on the shift's date, to sign up.
+    requires: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
     created_by: str | None = Field(default=None, max_length=320)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -113,3 +117,105 @@ class OpportunityResponse(SQLModel, table=True):
     opportunity_id: int = Field(foreign_key="opportunity.id", ondelete="CASCADE")
     volunteer_id: int = Field(foreign_key="volunteer.id", ondelete="CASCADE")
     responded_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class QualificationType(SQLModel, table=True):
+    """A check a role can require: drivers-licence, auto-insurance, background-check."""
+
+    __tablename__ = "qualification_type"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=60, unique=True)
+    label: str = Field(max_length=200)
+    valid_days: int | None = None
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class VolunteerQualification(SQLModel, table=True):
+    __tablename__ = "volunteer_qualification"
+    __table_args__ = (Index("ix_volunteer_qualification_volunteer", "volunteer_id", "type_key"),
+                      Index("ix_volunteer_qualification_expires", "expires_on"))
+    id: int | None = Field(default=None, primary_key=True)
+    volunteer_id: int = Field(foreign_key="volunteer.id", ondelete="CASCADE")
+    type_key: str = Field(max_length=60)
+    obtained_on: dt.date
+    expires_on: dt.date | None = None
+    note: str = Field(default="", max_length=2000)
+    verified_by: str = Field(max_length=320)
+    # Set once the expiry warning went: one warning per qualification and window.
+    warned_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ShiftStatus(StrEnum):
+    scheduled = "scheduled"
+    cancelled = "cancelled"
+
+
+class Shift(SQLModel, table=True):
+    __tablename__ = "shift"
+    __table_args__ = (Index("ix_shift_opportunity_starts", "opportunity_id", "starts_at"),
+                      Index("ix_shift_starts", "starts_at"))
+    id: int | None = Field(default=None, primary_key=True)
+    opportunity_id: int = Field(foreign_key="opportunity.id", ondelete="CASCADE")
+    starts_at: dt.datetime = Field(sa_type=UTCDateTime)
+    ends_at: dt.datetime = Field(sa_type=UTCDateTime)
+    capacity: int = Field(ge=1)
+    location: str = Field(default="", max_length=300)
+    notes: str = Field(default="", max_length=2000)
+    status: str = Field(default=ShiftStatus.scheduled, max_length=12)
+    created_by: str | None = Field(default=None, max_length=320)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SignupStatus(StrEnum):
+    confirmed = "confirmed"
+    waitlisted = "waitlisted"
+    offered = "offered"  # a waitlisted volunteer holding a freed place until offer_expires_at
+    cancelled = "cancelled"
+    completed = "completed"
+    no_show = "no_show"
+    offer_lapsed = "offer_lapsed"
+
+
+class ShiftSignup(SQLModel, table=True):
+    __tablename__ = "shift_signup"
+    __table_args__ = (UniqueConstraint("shift_id", "volunteer_id", name="uq_shift_signup"),
+                      Index("ix_shift_signup_volunteer", "volunteer_id", "status"),
+                      Index("ix_shift_signup_shift_status", "shift_id", "status"))
+    id: int | None = Field(default=None, primary_key=True)
+    shift_id: int = Field(foreign_key="shift.id", ondelete="CASCADE")
+    volunteer_id: int = Field(foreign_key="volunteer.id", ondelete="CASCADE")
+    status: str = Field(max_length=14)
+    position: int | None = None  # order on the waitlist
+    offer_expires_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Claimed with a conditional UPDATE so a reminder goes once even across restarts.
+    reminder_sent_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    hours: float | None = None
+    actor: str = Field(max_length=320)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class HoursStatus(StrEnum):
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+
+
+class VolunteerHours(SQLModel, table=True):
+    __tablename__ = "volunteer_hours"
+    __table_args__ = (Index("ix_volunteer_hours_volunteer", "volunteer_id", "status"),
+                      Index("ix_volunteer_hours_status_date", "status", "date"))
+    id: int | None = Field(default=None, primary_key=True)
+    volunteer_id: int = Field(foreign_key="volunteer.id", ondelete="CASCADE")
+    shift_id: int | None = Field(default=None, foreign_key="shift.id", ondelete="SET NULL")
+    # Hours from marking a sign-up completed: one row per sign-up, updated rather than added twice.
+    signup_id: int | None = Field(default=None, unique=True)
+    date: dt.date
+    hours: float
+    note: str = Field(default="", max_length=2000)
+    status: str = Field(default=HoursStatus.pending, max_length=10)
+    logged_by: str = Field(max_length=320)  # staff email, or "self"
+    reviewed_by: str | None = Field(default=None, max_length=320)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

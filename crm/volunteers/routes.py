@@ -19,7 +19,9 @@ from crm.http import (
     requires_viewer,
     settings_of,
 )
+from crm.volunteers import hours as volunteer_hours
 from crm.volunteers import opportunities as opps
+from crm.volunteers import qualifications as quals
 from crm.volunteers import service
 
 
@@ -60,7 +62,8 @@ class VolunteerController(Controller):
     def get_volunteer(self, request: Request[Any, Any, Any], volunteer_id: int) -> dict[str, Any]:
         with db(request) as session:
             vol, contact = service.get_volunteer(session, volunteer_id)
-            return {**service.volunteer_dict(session, vol, contact), "history": service.history(session, volunteer_id)}
+            return {**service.volunteer_dict(session, vol, contact), "history": service.history(session, volunteer_id),
+                    "hours_approved": volunteer_hours.approved_total(session, volunteer_id)}
 
     @patch("/{volunteer_id:int}", guards=[requires_editor], sync_to_thread=True)
     def patch_volunteer(self, request: Request[Any, Any, Any], volunteer_id: int, data: dict[str, Any]
@@ -86,26 +89,30 @@ class OpportunityController(Controller):
         check_choice("area", area, service.AREAS)
         with db(request) as session:
             rows, more = opps.search(session, area, decode_id_cursor(cursor), limit)
-            items = [opps.opportunity_dict(o) for o in rows]
+            items = [{**opps.opportunity_dict(o), "requires": list(o.requires or [])} for o in rows]
         return page(items, encode_cursor(rows[-1].id) if more and rows else None)
 
     @post("/", guards=[requires_editor], sync_to_thread=True)
     def create_opportunity(self, request: Request[Any, Any, Any], data: dict[str, Any]) -> dict[str, Any]:
         with db(request) as session:
+            data, requires = quals.split_requires(session, data)
             opp = opps.create(session, data, current_staff(request).email)
-            return opps.opportunity_dict(opp, [])
+            return quals.with_requires(session, opp, requires, opps.opportunity_dict(opp, []))
 
     @get("/{opportunity_id:int}", sync_to_thread=True)
     def get_opportunity(self, request: Request[Any, Any, Any], opportunity_id: int) -> dict[str, Any]:
         with db(request) as session:
-            return opps.opportunity_dict(opps.get(session, opportunity_id), opps.responses(session, opportunity_id))
+            opp = opps.get(session, opportunity_id)
+            return quals.with_requires(session, opp, None, opps.opportunity_dict(opp, opps.responses(session, opportunity_id)))
 
     @patch("/{opportunity_id:int}", guards=[requires_editor], sync_to_thread=True)
     def patch_opportunity(self, request: Request[Any, Any, Any], opportunity_id: int, data: dict[str, Any]
                           ) -> dict[str, Any]:
         with db(request) as session:
-            opp = opps.update(session, opportunity_id, data)
-            return opps.opportunity_dict(opp, opps.responses(session, opportunity_id))
+            data, requires = quals.split_requires(session, data)
+            opp = opps.update(session, opportunity_id, data) if data or requires is None else opps.get(session, opportunity_id)
+            return quals.with_requires(session, opp, requires,
+                                       opps.opportunity_dict(opp, opps.responses(session, opportunity_id)))
 
     @get("/{opportunity_id:int}/matches", sync_to_thread=True)
     def list_matches(self, request: Request[Any, Any, Any], opportunity_id: int, cursor: str | None = None,

@@ -15,7 +15,7 @@ from crm.contacts.models import Contact, ContactStatus
 from crm.db import insert_ignore, keyset_page, utcnow
 from crm.errors import Conflict, Invalid, NotFound
 from crm.events import service as events
-from crm.links import person_links
+from crm.links import person_links, url_for
 from crm.outbox import service as outbox
 from crm.volunteers.models import (
     Area,
@@ -262,7 +262,8 @@ def _queue_status_email(session: Session, settings: Settings, vol: Volunteer, co
         raise Conflict("this address bounced or complained; no email can be sent",
                        fields={"send_email": "address suppressed"})
     assert contact.id is not None and vol.id is not None
-    ctx = {"contact": person(contact), "links": person_links(settings, contact.id),
+    links = {**person_links(settings, contact.id), "volunteer": url_for(settings, contact.id, "volunteer")}
+    ctx = {"contact": person(contact), "links": links,
            "volunteer": {"status": status, "areas": areas_of(session, vol.id),
                          "availability": availability_of(session, vol.id),
                          "paused_until": vol.paused_until.isoformat() if vol.paused_until else None}}

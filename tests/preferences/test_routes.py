@@ -105,7 +105,8 @@ def test_json_twin_round_trips(client, settings, person, link):
     path = "/api/v1" + link(cid, "preferences")
     body = client.get(path).json()
     assert set(body) >= {"email", "first_name", "language", "interests", "frequency", "lists", "volunteer"}
-    assert body["volunteer"] == {"areas": ["events"], "availability": ["weekends"], "paused_until": None}
+    assert body["volunteer"] == {"areas": ["events"], "availability": ["weekends"], "paused_until": None,
+                                 "shift_reminders": True}
     body["interests"] = ["clinical-trials"]
     body["frequency"] = "never"
     body["volunteer"]["paused_until"] = "2027-01-31"

@@ -42,7 +42,7 @@ def test_preferences_of_has_the_contract_shape(session):
     assert "volunteer" not in prefs
     _volunteer(session, c)
     assert service.preferences_of(session, c)["volunteer"] == {"areas": ["events"], "availability": ["weekends"],
-                                                               "paused_until": None}
+                                                               "paused_until": None, "shift_reminders": True}
 
 
 def test_save_changes_interests_and_frequency_with_a_consent_event_each(session, settings):
