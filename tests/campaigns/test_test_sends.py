@@ -101,3 +101,15 @@ def test_a_chosen_contact_gets_their_greeting_and_their_own_links_and_is_audited
     r = client.post(f"/api/v1/campaigns/{cid}/test", headers=auth("editor"),
                     json={"emails": [EDITOR], "contact_id": "rosa"})
     assert r.status_code == 400 and "contact_id" in r.json()["errors"]
+
+
+def test_a_sample_invitation_link_shows_the_test_email_page_and_records_nothing(client, settings):
+    from crm.campaigns.invitations import respond_url
+    from crm.links import SAMPLE_CONTACT_ID
+    from crm.volunteers.models import OpportunityResponse
+
+    path = "/" + respond_url(settings, SAMPLE_CONTACT_ID, 1).split("/", 3)[3]
+    for r in (client.get(path), client.post(path)):
+        assert r.status_code == 200 and "test email" in r.text
+    with session_scope(settings) as s:
+        assert s.scalars(select(OpportunityResponse)).first() is None
