@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from crm import queue
+from crm import logredact, queue
 from crm.celery_publisher import CeleryPublisher
 from crm.config import ConfigError, Settings, get_settings
 
@@ -126,6 +126,7 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     from crm.app import create_app
 
     create_app(settings)  # fail fast on a bad configuration before forking workers
+    logredact.install()  # crm.asgi installs it again in each worker process
     uvicorn.run("crm.asgi:app", host=args.host, port=args.port, workers=args.workers, proxy_headers=True,
                 log_level="info")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,15 +13,19 @@ from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ValidationException
 from litestar.handlers import BaseRouteHandler
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DataError
 from sqlmodel import Session
 
 from crm.config import Settings
 from crm.db import session_scope
 from crm.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from crm.logredact import redact
 from crm.origin import RequestMeta
 from crm.staff import service as staff_service
 from crm.staff.models import Staff, StaffRole
+
+log = logging.getLogger(__name__)
 
 
 def settings_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Settings:
@@ -130,7 +135,15 @@ def _data_error(_: Request[Any, Any, Any], exc: DataError) -> Response[dict[str,
                     status_code=400)
 
 
-exception_handlers: dict[type[Exception], Any] = {
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    # Litestar picks a 500 handler for every exception no other handler claims: the traceback goes
+    # to the log (the only place it is of use), the caller gets a plain body with no internals.
+    log.exception("unhandled error on %s %s", request.method, redact(request.url.path), exc_info=exc)
+    return Response(error_body(500, "internal server error"), status_code=500)
+
+
+exception_handlers: dict[type[Exception] | int, Any] = {
+    HTTP_500_INTERNAL_SERVER_ERROR: _unexpected,
     DomainError: _domain_error,
     ValidationException: _validation_error,
     DataError: _data_error,

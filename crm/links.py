@@ -6,6 +6,9 @@ from crm.config import Settings
 from crm.tokens import Purpose, make_token
 
 DAY = 86400
+# The person test emails are rendered for when staff choose none: no contact row has id 0, and
+# the pages its links reach say so instead of showing the invalid-link page.
+SAMPLE_CONTACT_ID = 0
 
 
 def lifetime_seconds(settings: Settings, purpose: str) -> int:

@@ -49,6 +49,8 @@ class RespondController(Controller):
                        "responded": inv.responded, "action": f"/respond/{token}"}
                 language = inv.contact.language
         except invitations.LinkProblem as exc:
+            if exc.reason == "sample":
+                return html_page("sample_link.html", {})
             return html_page("link_problem.html", {"reason": exc.reason},
                              status_code=410 if exc.reason == "expired" else 400)
         name = "opportunity_thanks.html" if inv.responded else "opportunity_confirm.html"

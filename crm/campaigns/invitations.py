@@ -22,7 +22,7 @@ from crm.contacts import service as contacts
 from crm.contacts.models import Contact, ContactStatus, ListKey
 from crm.db import insert_ignore, is_postgres, today, utcnow
 from crm.errors import Conflict
-from crm.links import url_for
+from crm.links import SAMPLE_CONTACT_ID, url_for
 from crm.mail import LANGUAGES
 from crm.tokens import TokenError, read_token
 from crm.volunteers import opportunities
@@ -139,6 +139,8 @@ def invitation_from_token(session: Session, settings: Settings, token: str) -> I
         raise LinkProblem(exc.reason) from None
     except ValueError:
         raise LinkProblem("malformed") from None
+    if claims.contact_id == SAMPLE_CONTACT_ID:
+        raise LinkProblem("sample")  # from a test email: nobody's interest to record
     contact = session.get(Contact, claims.contact_id)
     opp = session.get(Opportunity, opportunity_id)
     vol = session.scalars(select(Volunteer).where(Volunteer.contact_id == claims.contact_id)).first()

@@ -56,7 +56,8 @@ class CampaignController(Controller):
     @post("/{campaign_id:int}/test", guards=[requires_editor], sync_to_thread=True, status_code=202)
     def test(self, request: Req, campaign_id: int, data: Any) -> dict[str, Any]:
         with db(request) as session:
-            return service.send_test(session, settings_of(request), campaign_id, data)
+            return service.send_test(session, settings_of(request), campaign_id, data,
+                                     staff_email=current_staff(request).email)
 
     @post("/{campaign_id:int}/schedule", guards=[requires_editor], sync_to_thread=True, status_code=200)
     def schedule(self, request: Req, campaign_id: int, data: Any) -> dict[str, Any]:

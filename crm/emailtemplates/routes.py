@@ -8,6 +8,7 @@ from litestar import Controller, Request, get, post, put
 
 from crm.emailtemplates import service
 from crm.http import current_staff, db, page, requires_editor, requires_viewer, settings_of
+from crm.staff.service import audit
 
 
 class TemplateController(Controller):
@@ -42,4 +43,9 @@ class TemplateController(Controller):
                 ) -> dict[str, str]:
         """Render with `{contact_id?}` or a sample person; reading only, so viewers may."""
         with db(request) as session:
-            return service.preview(session, settings_of(request), key, data)
+            out = service.preview(session, settings_of(request), key, data)
+            if isinstance(data, dict) and data.get("contact_id") is not None:
+                # A named person's rendered email is a look at their data, audited like every preview.
+                audit(session, current_staff(request).email, "template.preview", f"contact:{data['contact_id']}",
+                      rows=1, detail={"template": key})
+            return out

@@ -32,11 +32,16 @@ def _today(request: Req) -> dt.date:
 
 
 def _status(problem: service.LinkProblem) -> int:
-    return 410 if problem.reason == "expired" else 400
+    return {"expired": 410, "sample": 200}.get(problem.reason, 400)
+
+
+SAMPLE_NOTE = "this is a sample link from a test email: it belongs to no one and changes nothing"
 
 
 def link_problem_page(request: Req, problem: service.LinkProblem) -> Response[str]:
     language = pick_language(None, request.headers.get("accept-language"))
+    if problem.reason == "sample":
+        return page("sample_link.html", {}, status_code=200, language=language)
     return page("link_problem.html", {"reason": problem.reason}, status_code=_status(problem), language=language)
 
 
@@ -133,6 +138,8 @@ class PreferencesApiController(Controller):
     @staticmethod
     def _problem(exc: service.LinkProblem) -> Response[dict[str, Any]]:
         status = _status(exc)
+        if exc.reason == "sample":
+            return Response({"sample": True, "detail": SAMPLE_NOTE}, headers={"Cache-Control": "no-store"})
         return Response(error_body(status, f"this link cannot be used: {exc.reason}", {"token": exc.reason}),
                         status_code=status)
 

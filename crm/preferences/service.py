@@ -22,7 +22,7 @@ from crm.db import utcnow
 from crm.errors import Invalid
 from crm.events import service as events
 from crm.forms.service import NO_MAIL_REASONS, Errors, RequestMeta, start_newsletter_optin
-from crm.links import person_links, url_for
+from crm.links import SAMPLE_CONTACT_ID, person_links, url_for
 from crm.mail import LANGUAGES
 from crm.outbox import service as outbox
 from crm.tokens import Purpose, TokenClaims, TokenError, read_token
@@ -35,7 +35,7 @@ FRESH_LINK_WINDOW = 600  # seconds: at most one fresh-link email per person per 
 
 
 class LinkProblem(Exception):
-    """The link cannot be used: malformed, tampered, expired, or its person is gone."""
+    """The link cannot be used: malformed, tampered, expired, its person is gone, or a test email's sample."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -47,6 +47,8 @@ def _claims(session: Session, settings: Settings, token: str, purpose: Purpose) 
         claims = read_token(settings.verification_secrets(), token, purpose)
     except TokenError as exc:
         raise LinkProblem(exc.reason) from None
+    if claims.contact_id == SAMPLE_CONTACT_ID:
+        raise LinkProblem("sample")  # a genuine link from a test email: nobody's data to show or change
     contact = session.get(Contact, claims.contact_id)
     if contact is None or contact.status == ContactStatus.erased or contact.email is None:
         raise LinkProblem("unknown")
