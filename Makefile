@@ -4,12 +4,20 @@ PY := $(VENV)/bin/python
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
+# The first interpreter whose email package has the CVE-2024-6923 fix (header folding that refuses
+# line breaks: email.policy's verify_generated_headers); plain python3 when none has it.
+PYTHON ?= $(shell for p in python3 /usr/bin/python3 python3.13 python3.12; do \
+	$$p -c 'import email.policy as e, sys; sys.exit(not hasattr(e.default, "verify_generated_headers"))' \
+	2>/dev/null && { command -v $$p; break; }; done)
+ifeq ($(strip $(PYTHON)),)
+PYTHON := python3
+endif
 
 .PHONY: install lock run test test-sqlite test-postgres lint bench clean
 
 # The exact versions CI tested (requirements.lock), then this package itself without re-resolving.
 $(VENV)/.installed: pyproject.toml requirements.lock
-	test -x $(PY) || python3 -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.lock
 	$(PY) -m pip install -q --no-deps -e .
