@@ -68,6 +68,25 @@ def cmd_staff_deactivate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_staff_password(args: argparse.Namespace, settings: Settings) -> int:
+    from crm.db import session_scope
+    from crm.errors import DomainError
+    from crm.staff import management, passwords
+
+    # One line from standard input, so the password never shows in the process list or shell history.
+    password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        with session_scope(settings) as session:
+            staff = management.find_staff(session, args.email)
+            passwords.set_password(session, staff, password)
+            email = staff.email
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    print(f"password set for {email}")
+    return 0
+
+
 def cmd_staff_token(args: argparse.Namespace, settings: Settings) -> int:
     from crm.db import session_scope
     from crm.errors import DomainError
@@ -219,6 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     token = staff.add_parser("token", help="issue a new token for a staff member (the old one stops)")
     token.add_argument("--email", required=True)
     token.set_defaults(func=cmd_staff_token)
+    password = staff.add_parser("password", help="set a staff member's console password (one line on stdin)")
+    password.add_argument("--email", required=True)
+    password.set_defaults(func=cmd_staff_password)
 
     for register in _extensions():
         register(sub)

@@ -28,6 +28,7 @@ from crm.db import keyset_page, utcnow
 from crm.emailtemplates import service as emailtemplates
 from crm.errors import Conflict, Invalid
 from crm.mail import LANGUAGES, Sender, make_sender, new_message_id
+from crm.mail.sandbox import bounded_render
 from crm.queue import publish
 from crm.segments.models import Segment
 
@@ -209,6 +210,7 @@ def create(session: Session, settings: Settings, data: Any, actor: str | None) -
                         **{"list": ListKey.newsletter.value, "template": "campaign", **fields})
     session.add(campaign)
     session.flush()
+    check_renders(session, settings, campaign)  # render-check on save: a broken template is a 400 now
     return campaign
 
 
@@ -223,6 +225,7 @@ def change(session: Session, settings: Settings, campaign_id: int, data: Any) ->
     campaign.updated_at = utcnow()
     session.add(campaign)
     session.flush()
+    check_renders(session, settings, campaign)
     return campaign
 
 
@@ -316,11 +319,18 @@ def sample_person(email: str = "sample@example.org", language: str = "en") -> Pe
 
 
 def check_renders(session: Session, settings: Settings, campaign: Campaign) -> None:
-    """A launch that could only fail every delivery is refused up front."""
+    """A campaign that could only fail every delivery is refused when saved and again at launch.
+
+    The render runs under the sandbox's deadline, so `{{ 7 ** 10000000 }}` or a huge loop in a
+    body is a 400 naming why, not a stalled request.
+    """
     sender = pipeline.CampaignSender(settings, session, campaign)
     for lang in sender.versions:
         try:
-            sender.message(sample_person(language=lang))
+            bounded_render(lambda lang=lang: sender.message(sample_person(language=lang)), "template")
+        except Invalid as exc:
+            raise Invalid.field("template", f"the {lang} version does not render: {exc.fields['template']}"
+                                ) from None
         except Exception as exc:  # noqa: BLE001 - any render failure is the template's fault
             raise Invalid.field("template", f"the {lang} version does not render: {exc}") from None
 

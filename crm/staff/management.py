@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from crm.errors import Conflict, Invalid, NotFound
+from crm.staff import sessions
 from crm.staff.models import ROLE_RANK, Staff, StaffRole
 from crm.staff.service import email_key, hash_token
 
@@ -67,6 +68,8 @@ def deactivate(session: Session, staff: Staff) -> None:
     _keep_an_admin(session, staff)
     staff.active = False
     revoke_token(session, staff)
+    assert staff.id is not None
+    sessions.end_all(session, staff.id)  # console sign-ins end at once, like the token
 
 
 def reactivate(session: Session, staff: Staff) -> None:

@@ -29,6 +29,30 @@ class Staff(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True)
     active: bool = True
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # argon2id (crm.staff.passwords); None until the member sets a password, so no console sign-in.
+    password_hash: str | None = Field(default=None, max_length=200)
+
+
+class StaffSession(SQLModel, table=True):
+    """A console sign-in; the cookie carries the token, the row only its hash."""
+
+    __tablename__ = "staff_session"
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True, ondelete="CASCADE")
+    token_hash: str = Field(max_length=64, unique=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class StaffLoginFailure(SQLModel, table=True):
+    """One failed console sign-in, counted per address and per client for lockout."""
+
+    __tablename__ = "staff_login_failure"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, index=True)
+    client: str = Field(max_length=64, index=True)
+    at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 
 class AuditEvent(SQLModel, table=True):

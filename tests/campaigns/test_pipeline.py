@@ -133,13 +133,24 @@ def test_spanish_version_for_spanish_contacts_and_branching_templates(settings):
 
 
 def test_staff_templates_render_in_the_sandbox(settings, client, auth):
+    # Refused when saved (a render-check with a sample person), so no launch can fail every delivery.
     r = client.post("/api/v1/campaigns", headers=auth("editor"), json={
         "name": "x", "subject": "s", "body_html": "{{ ''.__class__.__mro__[1].__subclasses__() }}"})
-    assert r.status_code == 201
-    cid = r.json()["id"]
-    people(settings, 1, tag="sb")
-    r = client.post(f"/api/v1/campaigns/{cid}/launch", headers=auth("editor"))
     assert r.status_code == 400 and "template" in r.json()["errors"]
+    assert client.get("/api/v1/campaigns", headers=auth("editor")).json()["items"] == []
+
+
+def test_a_body_that_would_freeze_the_api_is_refused_when_saved(client, auth):
+    r = client.post("/api/v1/campaigns", headers=auth("editor"), json={
+        "name": "x", "subject": "s", "body_html": "<p>{{ 7 ** 10000000 }}</p>"})
+    assert r.status_code == 400 and "template" in r.json()["errors"]
+    ok = client.post("/api/v1/campaigns", headers=auth("editor"), json={
+        "name": "x", "subject": "Hello {{ contact.first_name }}", "body_html": "<p>Hi</p>"})
+    assert ok.status_code == 201
+    r = client.patch(f"/api/v1/campaigns/{ok.json()['id']}", headers=auth("editor"),
+                     json={"body_text": "{% for i in range(10**9) %}{{ i }}{% endfor %}"})
+    assert r.status_code == 400 and "template" in r.json()["errors"]
+    assert client.get("/health").status_code == 200
 
 
 class FlakySender(MemorySender):
