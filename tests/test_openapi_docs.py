@@ -20,7 +20,8 @@ def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
 
 
 def _staff(path: str) -> bool:
-    public = ("/api/v1/forms", "/api/v1/interests", "/api/v1/preferences", "/api/v1/webhooks", "/api/v1/links")
+    public = ("/api/v1/forms", "/api/v1/interests", "/api/v1/preferences", "/api/v1/webhooks", "/api/v1/links",
+              "/api/v1/volunteer-portal")
     return path.startswith("/api/v1/") and not path.startswith(public)
 
 

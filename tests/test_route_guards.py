@@ -15,6 +15,11 @@ PUBLIC = {
     ("GET", "/api/v1/preferences/{token:str}"),
     ("PUT", "/api/v1/preferences/{token:str}"),
     ("POST", "/api/v1/webhooks/bounces"),
+    # The volunteer's own page (JSON twin): a volunteer-purpose token, scoped to that contact.
+    ("GET", "/api/v1/volunteer-portal/{token:str}"),
+    ("POST", "/api/v1/volunteer-portal/{token:str}/signups"),
+    ("DELETE", "/api/v1/volunteer-portal/{token:str}/signups/{signup_id:int}"),
+    ("POST", "/api/v1/volunteer-portal/{token:str}/hours"),
 }
 ROLE_GUARDS = {"requires_viewer", "requires_editor", "requires_admin"}
 
