@@ -96,7 +96,7 @@ def _set_topics(session: Session, item_id: int, topics: list[str]) -> None:
     insert_ignore(session, ContentTopic, [{"content_id": item_id, "interest_key": t} for t in topics])
 
 
-def create_item(session: Session, data: ContentItemCreate) -> ContentItem:
+def create_item(session: Session, data: ContentItemCreate | dict[str, Any]) -> ContentItem:
     fields = parse_fields(session, present(data), partial=False)
     topics = fields.pop("topics", [])
     now = utcnow()
@@ -110,7 +110,7 @@ def create_item(session: Session, data: ContentItemCreate) -> ContentItem:
     return item
 
 
-def update_item(session: Session, item_id: int, data: ContentItemPatch) -> ContentItem:
+def update_item(session: Session, item_id: int, data: ContentItemPatch | dict[str, Any]) -> ContentItem:
     item = get_item(session, item_id)
     fields = parse_fields(session, present(data), partial=True)
     if "topics" in fields:

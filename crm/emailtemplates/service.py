@@ -157,7 +157,7 @@ def sample_context(settings: Settings, contact: dict[str, Any] | None = None) ->
 # --- CRUD -------------------------------------------------------------------------------------
 
 
-def _parse(body: TemplateCreate | TemplateReplace, key: str | None) -> dict[str, Any]:
+def _parse(body: TemplateCreate | TemplateReplace | dict[str, Any], key: str | None) -> dict[str, Any]:
     """The schema has refused unknown fields and wrong JSON types; this checks the key and the sources."""
     data = present(body)
     errors: dict[str, str] = {}
@@ -222,7 +222,7 @@ def _check_renders(settings: Settings, row: EmailTemplate) -> None:
         raise Invalid("invalid template: " + "; ".join(f"{k}: {v}" for k, v in errors.items()), fields=errors)
 
 
-def save(session: Session, settings: Settings, data: TemplateCreate | TemplateReplace, staff_email: str, key: str | None = None,
+def save(session: Session, settings: Settings, data: TemplateCreate | TemplateReplace | dict[str, Any], staff_email: str, key: str | None = None,
          *, create_only: bool = False) -> EmailTemplate:
     """Create (POST) or replace (PUT) the database version of a template; it must render a sample first."""
     from crm.errors import Conflict

@@ -375,7 +375,7 @@ def preview_unsaved(session: Session, data: SegmentPreviewRequest, list_key: str
 
 # --- saved segments ---------------------------------------------------------------------------
 
-def _parse(session: Session, body: SegmentCreate | SegmentUpdate, *, partial: bool) -> dict[str, Any]:
+def _parse(session: Session, body: SegmentCreate | SegmentUpdate | dict[str, Any], *, partial: bool) -> dict[str, Any]:
     """The schema has refused unknown fields and wrong JSON types; this checks what they mean."""
     data = present(body)
     out: dict[str, Any] = {}
@@ -409,7 +409,7 @@ def get_segment(session: Session, segment_id: int) -> Segment:
     return seg
 
 
-def create_segment(session: Session, data: SegmentCreate, staff_email: str) -> Segment:
+def create_segment(session: Session, data: SegmentCreate | dict[str, Any], staff_email: str) -> Segment:
     fields = _parse(session, data, partial=False)
     _name_free(session, fields["name"], None)
     now = utcnow()
@@ -419,7 +419,7 @@ def create_segment(session: Session, data: SegmentCreate, staff_email: str) -> S
     return seg
 
 
-def update_segment(session: Session, segment_id: int, data: SegmentUpdate) -> Segment:
+def update_segment(session: Session, segment_id: int, data: SegmentUpdate | dict[str, Any]) -> Segment:
     seg = get_segment(session, segment_id)
     fields = _parse(session, data, partial=True)
     if "name" in fields:
