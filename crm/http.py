@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -97,12 +98,33 @@ def _domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[
     return Response(error_body(status, exc.message, exc.fields or None), status_code=status)
 
 
+_JSON_TYPES = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false",
+               "null": "null", "array": "a list", "object": "a JSON object"}
+_EXPECTED = re.compile(r"Expected `([^`]+)`, got `([^`]+)`")
+_MEMBER = re.compile(r"Object (contains unknown|missing required) field `([^`]+)`")
+
+
+def _json_types(names: str) -> str:
+    return " or ".join(_JSON_TYPES.get(n.strip(), n.strip()) for n in names.split("|"))
+
+
+def _field_error(key: str, message: str) -> tuple[str, str]:
+    """msgspec's words for a typed body, said as our own validation says them, naming the field."""
+    if member := _MEMBER.fullmatch(message):
+        kind, name = member.groups()
+        field = name if key in ("data", "body") else f"{key}.{name}"
+        return field, "unknown field" if kind == "contains unknown" else "is required"
+    if expected := _EXPECTED.fullmatch(message):
+        return key, f"must be {_json_types(expected[1])}, not {_json_types(expected[2])}"
+    return key, message
+
+
 def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
     errors: dict[str, str] = {}
     for item in exc.extra or []:  # type: ignore[union-attr]
         if isinstance(item, dict):
-            key = str(item.get("key") or item.get("source") or "body")
-            message = str(item.get("message", "is invalid")).removeprefix("Value error, ")
+            key, message = _field_error(str(item.get("key") or item.get("source") or "body"),
+                                        str(item.get("message", "is invalid")).removeprefix("Value error, "))
             errors.setdefault(key, message)
     if not errors:
         errors["body"] = str(exc.detail)

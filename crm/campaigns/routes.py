@@ -8,7 +8,9 @@ from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import Parameter
 from litestar.response import Redirect
 
+from crm.bodies import present
 from crm.campaigns import bounces, service, tracking
+from crm.campaigns.schemas import ScheduleRequest, TestSendRequest
 from crm.http import (
     current_staff,
     db,
@@ -54,15 +56,15 @@ class CampaignController(Controller):
             return service.as_dict(service.change(session, settings_of(request), campaign_id, data))
 
     @post("/{campaign_id:int}/test", guards=[requires_editor], sync_to_thread=True, status_code=202)
-    def test(self, request: Req, campaign_id: int, data: Any) -> dict[str, Any]:
+    def test(self, request: Req, campaign_id: int, data: TestSendRequest) -> dict[str, Any]:
         with db(request) as session:
-            return service.send_test(session, settings_of(request), campaign_id, data,
+            return service.send_test(session, settings_of(request), campaign_id, present(data),
                                      staff_email=current_staff(request).email)
 
     @post("/{campaign_id:int}/schedule", guards=[requires_editor], sync_to_thread=True, status_code=200)
-    def schedule(self, request: Req, campaign_id: int, data: Any) -> dict[str, Any]:
+    def schedule(self, request: Req, campaign_id: int, data: ScheduleRequest) -> dict[str, Any]:
         with db(request) as session:
-            return service.as_dict(service.schedule(session, campaign_id, data))
+            return service.as_dict(service.schedule(session, campaign_id, present(data)))
 
     @post("/{campaign_id:int}/launch", guards=[requires_editor], sync_to_thread=True, status_code=202)
     def launch(self, request: Req, campaign_id: int) -> Response[dict[str, Any]]:

@@ -8,7 +8,14 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import Parameter
 
 from crm.content import service
-from crm.content.schemas import ContentItemPublic, ContentPage, item_public, items_public
+from crm.content.schemas import (
+    ContentItemCreate,
+    ContentItemPatch,
+    ContentItemPublic,
+    ContentPage,
+    item_public,
+    items_public,
+)
 from crm.http import db, decode_id_cursor, encode_cursor, requires_editor, requires_viewer
 
 
@@ -26,7 +33,7 @@ class ContentController(Controller):
             return ContentPage(items_public(session, rows), encode_cursor(rows[-1].id) if more else None)
 
     @post("/", guards=[requires_editor], sync_to_thread=True)
-    def create_item(self, request: Request[Any, Any, Any], data: dict[str, Any]) -> ContentItemPublic:
+    def create_item(self, request: Request[Any, Any, Any], data: ContentItemCreate) -> ContentItemPublic:
         with db(request) as session:
             return item_public(session, service.create_item(session, data))
 
@@ -37,7 +44,7 @@ class ContentController(Controller):
 
     @patch("/{item_id:int}", guards=[requires_editor], sync_to_thread=True)
     def update_item(self, request: Request[Any, Any, Any], item_id: int,
-                    data: dict[str, Any]) -> ContentItemPublic:
+                    data: ContentItemPatch) -> ContentItemPublic:
         with db(request) as session:
             return item_public(session, service.update_item(session, item_id, data))
 

@@ -10,7 +10,33 @@ import msgspec
 from sqlalchemy import select
 from sqlmodel import Session
 
+from crm.contacts.models import Language
 from crm.content.models import ContentItem, ContentTopic
+
+
+class ContentItemCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """POST /api/v1/content. The service checks meaning: topics are known interest keys, the URL is http(s)."""
+
+    title: str
+    url: str
+    summary: str = ""
+    topics: list[str] = msgspec.field(default_factory=list)  # interest keys
+    language: Language = Language.en
+    # A date (YYYY-MM-DD) or an ISO 8601 date-time; absent: now (the next digest), null: a draft.
+    published_at: str | None | msgspec.UnsetType = msgspec.UNSET
+    revised_at: str | None = None
+
+
+class ContentItemPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """PATCH /api/v1/content/{id}: only the fields present change; null clears a date."""
+
+    title: str | msgspec.UnsetType = msgspec.UNSET
+    url: str | msgspec.UnsetType = msgspec.UNSET
+    summary: str | msgspec.UnsetType = msgspec.UNSET
+    topics: list[str] | msgspec.UnsetType = msgspec.UNSET
+    language: Language | msgspec.UnsetType = msgspec.UNSET
+    published_at: str | None | msgspec.UnsetType = msgspec.UNSET
+    revised_at: str | None | msgspec.UnsetType = msgspec.UNSET
 
 
 class ContentItemPublic(msgspec.Struct, kw_only=True):

@@ -9,6 +9,7 @@ from litestar.params import Parameter
 
 from crm.contacts.routes import check_choice
 from crm.donations import service
+from crm.donations.schemas import InquiryChange
 from crm.http import (
     current_staff,
     db,
@@ -54,8 +55,8 @@ class DonationInquiryController(Controller):
             return service.inquiry_dict(settings_of(request), *service.get(session, inquiry_id))
 
     @patch("/{inquiry_id:int}", guards=[requires_editor], sync_to_thread=True)
-    def patch_inquiry(self, request: Request[Any, Any, Any], inquiry_id: int, data: dict[str, Any]) -> Response[Any]:
-        changes = service.InquiryPatch.parse(data)
+    def patch_inquiry(self, request: Request[Any, Any, Any], inquiry_id: int, data: InquiryChange) -> Response[Any]:
+        changes = service.InquiryPatch.from_body(data)
         settings = settings_of(request)
         with db(request) as session:
             service.apply_patch(session, settings, inquiry_id, changes, current_staff(request).email)

@@ -9,11 +9,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlmodel import Session
 
+from crm.bodies import present
 from crm.config import Settings
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
 from crm.db import keyset_page, utcnow
 from crm.donations.models import DonationInquiry, InquiryStatus, InquiryType
+from crm.donations.schemas import InquiryChange
 from crm.errors import Conflict, Invalid, NotFound
 from crm.events import service as events
 from crm.outbox import service as outbox
@@ -70,6 +72,8 @@ class InquiryPatch:
         if extra:
             raise Invalid.field(extra[0], f"unknown field; expected any of {', '.join(known)}")
         status = data.get("status")
+        if isinstance(status, InquiryStatus):
+            status = status.value
         if status is not None and status not in STATUSES:
             raise Invalid.field("status", f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
         assigned_to = data.get("assigned_to")
@@ -77,6 +81,11 @@ class InquiryPatch:
             assigned_to = contacts.normalize_email(assigned_to, "assigned_to").key
         answer = contacts.clean_text(data.get("answer"), "answer", max_length=20000, single_line=False) or None
         return cls(status=status, assigned_to=assigned_to, answer=answer)
+
+    @classmethod
+    def from_body(cls, body: InquiryChange) -> InquiryPatch:
+        """The typed body (schema-checked members and types), checked for meaning as `parse` does."""
+        return cls.parse(present(body))
 
 
 def get(session: Session, inquiry_id: int) -> tuple[DonationInquiry, Contact | None]:

@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Controller, Request, get, post, put
 
 from crm.emailtemplates import service
+from crm.emailtemplates.schemas import TemplateCreate, TemplatePreviewRequest, TemplateReplace
 from crm.http import current_staff, db, page, requires_editor, requires_viewer, settings_of
 from crm.staff.service import audit
 
@@ -22,7 +23,7 @@ class TemplateController(Controller):
             return page(service.list_all(session, settings_of(request)), None)
 
     @post("/", guards=[requires_editor], sync_to_thread=True)
-    def create_template(self, request: Request[Any, Any, Any], data: dict[str, Any]) -> dict[str, Any]:
+    def create_template(self, request: Request[Any, Any, Any], data: TemplateCreate) -> dict[str, Any]:
         with db(request) as session:
             row = service.save(session, settings_of(request), data, current_staff(request).email, create_only=True)
             return service.template_dict(row)
@@ -33,13 +34,13 @@ class TemplateController(Controller):
             return service.get(session, settings_of(request), key, language)
 
     @put("/{key:str}", guards=[requires_editor], sync_to_thread=True)
-    def put_template(self, request: Request[Any, Any, Any], key: str, data: dict[str, Any]) -> dict[str, Any]:
+    def put_template(self, request: Request[Any, Any, Any], key: str, data: TemplateReplace) -> dict[str, Any]:
         with db(request) as session:
             row = service.save(session, settings_of(request), data, current_staff(request).email, key)
             return service.template_dict(row)
 
     @post("/{key:str}/preview", status_code=200, sync_to_thread=True)
-    def preview(self, request: Request[Any, Any, Any], key: str, data: dict[str, Any] | None = None
+    def preview(self, request: Request[Any, Any, Any], key: str, data: TemplatePreviewRequest | None = None
                 ) -> dict[str, str]:
         """Render with `{contact_id?}` or a sample person; reading only, so viewers may."""
         with db(request) as session:

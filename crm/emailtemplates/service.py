@@ -28,16 +28,17 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlmodel import Session
 
+from crm.bodies import present
 from crm.config import Settings
 from crm.contacts.models import Contact
 from crm.db import utcnow
 from crm.emailtemplates.models import EmailTemplate
+from crm.emailtemplates.schemas import TemplateCreate, TemplatePreviewRequest, TemplateReplace
 from crm.errors import Invalid, NotFound
 from crm.mail import LANGUAGES, PARTS, CompiledEmail, base_context, compile_email, environment, template_files
 from crm.mail.sandbox import RENDER_SECONDS, BoundedSandbox, bounded_render
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-FIELDS = ("key", "subject", "body_html", "body_text", "language")
 MAX_SOURCE = 200_000
 
 
@@ -111,12 +112,10 @@ def sample_context(settings: Settings, contact: dict[str, Any] | None = None) ->
 # --- CRUD -------------------------------------------------------------------------------------
 
 
-def _parse(data: Any, key: str | None) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise Invalid.field("body", "must be a JSON object")
+def _parse(body: TemplateCreate | TemplateReplace | dict[str, Any], key: str | None) -> dict[str, Any]:
+    """The schema has refused unknown fields and wrong JSON types; this checks the key and the sources."""
+    data = present(body)
     errors: dict[str, str] = {}
-    for name in sorted(set(data) - set(FIELDS)):
-        errors[name] = f"unknown field; expected any of {', '.join(FIELDS)}"
     out: dict[str, Any] = {}
     raw_key = key if key is not None else data.get("key")
     if not isinstance(raw_key, str) or not KEY.match(raw_key):
@@ -127,7 +126,7 @@ def _parse(data: Any, key: str | None) -> dict[str, Any]:
     language = data.get("language", "en")
     if language not in LANGUAGES:
         errors["language"] = f"unknown language {language!r}; expected one of {', '.join(LANGUAGES)}"
-    out["language"] = language
+    out["language"] = str(language)
     for name in ("subject", "body_html", "body_text"):
         value = data.get(name)
         if not isinstance(value, str) or not value.strip():
@@ -178,7 +177,7 @@ def _check_renders(settings: Settings, row: EmailTemplate) -> None:
         raise Invalid("invalid template: " + "; ".join(f"{k}: {v}" for k, v in errors.items()), fields=errors)
 
 
-def save(session: Session, settings: Settings, data: Any, staff_email: str, key: str | None = None,
+def save(session: Session, settings: Settings, data: TemplateCreate | TemplateReplace | dict[str, Any], staff_email: str, key: str | None = None,
          *, create_only: bool = False) -> EmailTemplate:
     """Create (POST) or replace (PUT) the database version of a template; it must render a sample first."""
     from crm.errors import Conflict
@@ -245,18 +244,13 @@ def list_all(session: Session, settings: Settings) -> list[dict[str, Any]]:
     return [out[k] for k in sorted(out)]
 
 
-def preview(session: Session, settings: Settings, key: str, data: Any) -> dict[str, str]:
+def preview(session: Session, settings: Settings, key: str, data: TemplatePreviewRequest | None) -> dict[str, str]:
     """Render `key` with a named contact or the sample person."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise Invalid.field("body", "must be a JSON object")
-    contact_id = data.get("contact_id")
+    data = data or TemplatePreviewRequest()
+    contact_id = data.contact_id
     person = None
-    language = data.get("language") or "en"
+    language = data.language or "en"
     if contact_id is not None:
-        if not isinstance(contact_id, int) or isinstance(contact_id, bool):
-            raise Invalid.field("contact_id", "must be a contact id (an integer)")
         contact = session.get(Contact, contact_id) if 0 < contact_id < 2**31 else None
         if contact is None or contact.status == "erased":
             raise NotFound(f"no contact {contact_id}")

@@ -16,7 +16,15 @@ from crm.http import (
     requires_viewer,
 )
 from crm.segments import service
-from crm.segments.schemas import SegmentPage, SegmentPreview, SegmentPublic, segment_public
+from crm.segments.schemas import (
+    SegmentCreate,
+    SegmentPage,
+    SegmentPreview,
+    SegmentPreviewRequest,
+    SegmentPublic,
+    SegmentUpdate,
+    segment_public,
+)
 
 
 class SegmentController(Controller):
@@ -32,12 +40,12 @@ class SegmentController(Controller):
             return SegmentPage([segment_public(s) for s in rows], encode_cursor(rows[-1].id) if more else None)
 
     @post("/", guards=[requires_editor], sync_to_thread=True)
-    def create_segment(self, request: Request[Any, Any, Any], data: dict[str, Any]) -> SegmentPublic:
+    def create_segment(self, request: Request[Any, Any, Any], data: SegmentCreate) -> SegmentPublic:
         with db(request) as session:
             return segment_public(service.create_segment(session, data, current_staff(request).email))
 
     @post("/preview", status_code=200, sync_to_thread=True)
-    def preview(self, request: Request[Any, Any, Any], data: dict[str, Any],
+    def preview(self, request: Request[Any, Any, Any], data: SegmentPreviewRequest,
                 list_key: str | None = Parameter(query="list", default=None)) -> SegmentPreview:
         """An unsaved rule tree: `{"rules": {...}, "list"?: key}`; reading only, so viewers may."""
         with db(request) as session:
@@ -50,7 +58,7 @@ class SegmentController(Controller):
 
     @put("/{segment_id:int}", guards=[requires_editor], sync_to_thread=True)
     def update_segment(self, request: Request[Any, Any, Any], segment_id: int,
-                       data: dict[str, Any]) -> SegmentPublic:
+                       data: SegmentUpdate) -> SegmentPublic:
         with db(request) as session:
             return segment_public(service.update_segment(session, segment_id, data))
 

@@ -6,8 +6,32 @@ from typing import Any
 
 import msgspec
 
+from crm.contacts.models import ListKey
 from crm.contacts.schemas import ContactPublic
 from crm.segments.models import Segment
+
+
+class SegmentCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """POST /api/v1/segments; the service checks the rule tree (SPEC section 6) and that the name is free."""
+
+    name: str
+    description: str = ""
+    rules: dict[str, Any]  # the rule tree of SPEC section 6; {"all": []} is everyone
+
+
+class SegmentUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """PUT /api/v1/segments/{id}: the fields present are replaced, the others kept."""
+
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    description: str | msgspec.UnsetType = msgspec.UNSET
+    rules: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+
+
+class SegmentPreviewRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """POST /api/v1/segments/preview: an unsaved rule tree; `list` here wins over ?list=."""
+
+    rules: dict[str, Any]
+    list: ListKey | None | msgspec.UnsetType = msgspec.UNSET
 
 
 class SegmentPublic(msgspec.Struct, kw_only=True):

@@ -16,10 +16,12 @@ import datetime as dt
 from collections.abc import Callable, Collection
 from typing import Any
 
+import msgspec
 from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from crm.bodies import present
 from crm.contacts import service as contacts
 from crm.contacts.models import (
     Contact,
@@ -37,6 +39,7 @@ from crm.contacts.service import mailable
 from crm.db import keyset_page, utcnow
 from crm.errors import Conflict, Invalid, NotFound
 from crm.segments.models import Segment
+from crm.segments.schemas import SegmentCreate, SegmentPreviewRequest, SegmentUpdate
 from crm.staff.service import audit
 from crm.volunteers import segment_conditions as volunteer_work
 from crm.volunteers.models import (
@@ -365,30 +368,18 @@ def preview(session: Session, rules: dict[str, Any] | None, list_key: str | None
     return {"count": n, "sample": contacts_public(session, sample)}
 
 
-def preview_unsaved(session: Session, data: Any, list_key: str | None, staff_email: str) -> dict[str, Any]:
+def preview_unsaved(session: Session, data: SegmentPreviewRequest, list_key: str | None,
+                    staff_email: str) -> dict[str, Any]:
     """POST /segments/preview: `{"rules": tree, "list"?: key}` (the list may also come as ?list=)."""
-    if not isinstance(data, dict):
-        raise Invalid.field("body", "must be a JSON object")
-    for key in data:
-        if key not in ("rules", "list"):
-            raise Invalid.field(key, "unknown field; expected rules and optionally list")
-    if data.get("rules") is None:
-        raise Invalid.field("rules", "a rule tree is required (use {\"all\": []} for everyone)")
-    return preview(session, data["rules"], data.get("list", list_key), staff_email=staff_email,
-                   target="segment:unsaved")
+    chosen = list_key if data.list is msgspec.UNSET else data.list
+    return preview(session, data.rules, chosen, staff_email=staff_email, target="segment:unsaved")
 
 
 # --- saved segments ---------------------------------------------------------------------------
 
-FIELDS = ("name", "description", "rules")
-
-
-def _parse(session: Session, data: Any, *, partial: bool) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise Invalid.field("body", "must be a JSON object")
-    for key in data:
-        if key not in FIELDS:
-            raise Invalid.field(key, f"unknown field; expected any of {', '.join(FIELDS)}")
+def _parse(session: Session, body: SegmentCreate | SegmentUpdate | dict[str, Any], *, partial: bool) -> dict[str, Any]:
+    """The schema has refused unknown fields and wrong JSON types; this checks what they mean."""
+    data = present(body)
     out: dict[str, Any] = {}
     if "name" in data or not partial:
         name = contacts.clean_text(data.get("name"), "name", max_length=200)
@@ -420,7 +411,7 @@ def get_segment(session: Session, segment_id: int) -> Segment:
     return seg
 
 
-def create_segment(session: Session, data: Any, staff_email: str) -> Segment:
+def create_segment(session: Session, data: SegmentCreate | dict[str, Any], staff_email: str) -> Segment:
     fields = _parse(session, data, partial=False)
     _name_free(session, fields["name"], None)
     now = utcnow()
@@ -430,7 +421,7 @@ def create_segment(session: Session, data: Any, staff_email: str) -> Segment:
     return seg
 
 
-def update_segment(session: Session, segment_id: int, data: Any) -> Segment:
+def update_segment(session: Session, segment_id: int, data: SegmentUpdate | dict[str, Any]) -> Segment:
     seg = get_segment(session, segment_id)
     fields = _parse(session, data, partial=True)
     if "name" in fields:
