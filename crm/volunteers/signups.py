@@ -18,6 +18,7 @@ from crm.config import Settings
 from crm.contacts.models import Contact, ContactStatus
 from crm.db import utcnow
 from crm.errors import Conflict, Invalid, NotFound
+from crm.events import service as events
 from crm.links import person_links, url_for
 from crm.outbox import service as outbox
 from crm.volunteers import qualifications
@@ -128,10 +129,18 @@ def sign_up(session: Session, settings: Settings, shift_id: int, volunteer_id: A
     signup.offer_expires_at = signup.reminder_sent_at = None
     session.add(signup)
     session.flush()
+    _tell(session, signup)
     ids: list[int] = []
     if status == S.confirmed:
         ids += remind_if_due(session, settings, signup.id or 0, now)
     return signup, ids
+
+
+def _tell(session: Session, signup: ShiftSignup) -> None:
+    """The volunteer.signup_changed event (SPEC 12), in the same transaction as the change."""
+    contact_id = session.scalar(select(Volunteer.contact_id).where(Volunteer.id == signup.volunteer_id))
+    events.signup_changed(session, contact_id, signup_id=signup.id or 0, shift_id=signup.shift_id,
+                          status=str(signup.status), volunteer_id=signup.volunteer_id)
 
 
 def get(session: Session, signup_id: int, *, lock: bool = False) -> ShiftSignup:
@@ -184,6 +193,7 @@ def change(session: Session, settings: Settings, signup_id: int, data: Any, acto
                         .values(status="rejected", reviewed_by=actor))
     session.add(signup)
     session.flush()
+    _tell(session, signup)
     return signup, []
 
 
@@ -198,6 +208,7 @@ def cancel(session: Session, settings: Settings, signup: ShiftSignup, actor: str
     signup.updated_at, signup.actor = utcnow(), actor
     session.add(signup)
     session.flush()
+    _tell(session, signup)
     return offer_places(session, settings, signup.shift_id)
 
 
@@ -222,6 +233,7 @@ def offer_places(session: Session, settings: Settings, shift_id: int, now: dt.da
         nxt.updated_at = now
         session.add(nxt)
         session.flush()
+        _tell(session, nxt)
         mid = _email(session, settings, "shift-offer", nxt, shift,
                      dedupe=f"shift-offer:{nxt.id}:{nxt.offer_expires_at.isoformat()}")
         ids += [mid] if mid else []
@@ -246,6 +258,7 @@ def accept_offer(session: Session, settings: Settings, signup_id: int, contact_i
     signup.status, signup.offer_expires_at, signup.position, signup.updated_at = S.confirmed, None, None, utcnow()
     session.add(signup)
     session.flush()
+    _tell(session, signup)
     return signup, remind_if_due(session, settings, signup_id, utcnow())
 
 

@@ -435,3 +435,18 @@ def test_reminders_switch_in_the_preference_centre(client, settings):
     assert client.post(f"/preferences/{token}", data=form).status_code == 200
     with session_scope(settings) as s:
         assert s.get(signups.Volunteer, vid).shift_reminders is True
+
+
+def test_every_signup_change_is_an_event_for_webhooks(client, auth, opp, settings, session):
+    from sqlalchemy import select
+
+    from crm.events.models import Event
+
+    shift = make_shift(client, auth, opp, capacity=1)
+    first, second = volunteers(settings, 2)
+    a = sign(client, auth, shift["id"], first).json()
+    sign(client, auth, shift["id"], second)
+    client.patch(f"/api/v1/volunteers/signups/{a['id']}", headers=auth("editor"), json={"status": "cancelled"})
+    rows = session.scalars(select(Event).where(Event.type == "volunteer.signup_changed").order_by(Event.id)).all()
+    assert [r.data["status"] for r in rows] == ["confirmed", "waitlisted", "cancelled", "offered"]
+    assert all(r.contact_id is not None and r.data["shift_id"] == shift["id"] for r in rows)
