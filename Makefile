@@ -39,7 +39,7 @@ run: install
 test: install lint test-sqlite test-postgres
 
 test-sqlite: install
-	$(PY) -m pytest -q -m "not integration and not browser" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not integration and not browser and not postgres" $(PYTEST_ARGS)
 
 test-postgres: install
 	CRM_TEST_DATABASE_URL=$(PG_TEST_URL) CRM_TEST_REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest -q $(PYTEST_ARGS)
