@@ -45,8 +45,9 @@ class TemplateController(Controller):
         """Render with `{contact_id?}` or a sample person; reading only, so viewers may."""
         with db(request) as session:
             out = service.preview(session, settings_of(request), key, data)
-            if isinstance(data, dict) and data.get("contact_id") is not None:
+            contact_id = data.contact_id if data is not None else None
+            if contact_id is not None:
                 # A named person's rendered email is a look at their data, audited like every preview.
-                audit(session, current_staff(request).email, "template.preview", f"contact:{data['contact_id']}",
+                audit(session, current_staff(request).email, "template.preview", f"contact:{contact_id}",
                       rows=1, detail={"template": key})
             return out
