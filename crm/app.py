@@ -22,7 +22,7 @@ from crm.campaigns.invitation_routes import InvitationController, RespondControl
 from crm.campaigns.routes import BounceWebhookController, CampaignController, TrackingController
 from crm.celery_publisher import CeleryPublisher
 from crm.config import Settings, get_settings
-from crm.console.routes import ConsoleController
+from crm.console.sections import CONTROLLERS as CONSOLE
 from crm.contacts.routes import ContactController
 from crm.content.routes import ContentController
 from crm.donations.routes import DonationInquiryController
@@ -118,7 +118,7 @@ def create_app(settings: Settings | None = None, publisher: queue.Publisher | No
             PreferencesController, PreferencesApiController, UnsubscribeController,
             RespondController, BounceWebhookController, TrackingController, staff_api, static,
             PortalController, PortalApiController,
-            ConsoleController,  # session cookie, not Bearer: outside staff_api
+            *CONSOLE,  # session cookie, not Bearer: outside staff_api
         ],
         cors_config=cors,
         guards=[ids_in_range],
