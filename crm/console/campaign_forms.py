@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from crm.campaigns.models import Campaign, CampaignState
-from crm.content.models import ContentItem
 from crm.contacts.models import ListKey
+from crm.content.models import ContentItem
 from crm.emailtemplates import service as emailtemplates
 from crm.errors import Invalid
 from crm.segments.models import Segment
