@@ -8,6 +8,7 @@ tests/artifacts/console/campaign-*.png.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +38,7 @@ GUESTS = {"ann@example.org": ("Ann", "Lee", "en"), "bo@example.org": ("Bo", "Dia
 def live(live_settings: Settings, tmp_path: Path) -> Iterator[tuple[Settings, str]]:
     """The API and a worker whose emails link back to this very API; slow sending, to watch it go."""
     port = free_port()
-    settings = live_settings.model_copy(update={"public_base_url": f"http://127.0.0.1:{port}", "send_rate": 0.5})
+    settings = live_settings.model_copy(update={"public_base_url": f"http://127.0.0.1:{port}", "send_rate": 0.3})
     base = f"http://127.0.0.1:{port}"
     worker = celery_worker(settings, tmp_path / "worker.log")
     api = Process([sys.executable, "-m", "uvicorn", "crm.asgi:app", "--host", "127.0.0.1", "--port", str(port),
@@ -107,6 +108,7 @@ def _preview_and_test(page: Any, smtp: Any, base: str) -> None:
     expect(page.frame_locator('iframe[title="Spanish email as HTML"]').get_by_text("Hola Bo, gracias por venir."))\
         .to_be_visible()
     expect(page.get_by_label("English email as plain text")).to_contain_text("Hello Bo, thank you for coming.")
+    page.locator('iframe[title="Spanish email as HTML"]').scroll_into_view_if_needed()  # painted for the screenshot
     check_page(page, "console", "campaign-preview")
     expect(page.get_by_label("Staff addresses")).to_have_value(EDITOR)
     page.get_by_role("button", name="Send test").click()
@@ -131,6 +133,7 @@ def _launch_and_watch(page: Any, smtp: Any) -> None:
     state = page.locator("[data-state]")
     expect(state).to_have_text("Sending", timeout=15_000)
     expect(page.get_by_role("button", name="Pause")).to_be_visible()
+    expect(page.locator('[data-figure="sent"]')).to_have_text(re.compile(r"^[1-9]"), timeout=30_000)  # the panel moves by itself
     check_page(page, "console", "campaign-sending")
     expect(state).to_have_text("Sent", timeout=60_000)  # htmx polling, no reload
     expect(page.locator('[data-figure="sent"]')).to_have_text("3")
