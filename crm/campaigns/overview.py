@@ -15,7 +15,7 @@ from sqlalchemy import case, func, select
 from sqlmodel import Session
 
 from crm.campaigns import pipeline
-from crm.campaigns.compose import Person
+from crm.campaigns.compose import Person, Tracker
 from crm.campaigns.lifecycle import get
 from crm.campaigns.models import Campaign, CampaignKind, Delivery
 from crm.campaigns.planning import segment_rules
@@ -97,6 +97,9 @@ def preview(session: Session, settings: Any, campaign_id: int, contact_id: int |
     """
     campaign = get(session, campaign_id)
     sender = pipeline.CampaignSender(settings, session, campaign)
+    # No open pixel or click redirects: a staff member looking must never count as the person engaging
+    # (the tracking links would set their last_engaged_at, which segments' `engaged` reads).
+    sender.tracker = Tracker(sender.links, opens=False, clicks=False)
     out = []
     for lang in LANGUAGES:
         person = _person(session, contact_id, lang)

@@ -84,17 +84,30 @@ def field_errors(exc: Invalid) -> dict[str, str]:
     return dict(exc.fields) if exc.fields else {"form": exc.message}
 
 
-def choices(session: Session, settings: Any) -> dict[str, Any]:
-    """The composer's options: lists, saved segments, templates, content items."""
-    segments = session.execute(select(Segment.id, Segment.name).order_by(Segment.id.desc()).limit(CHOICES_LIMIT)).all()
-    items = session.execute(select(ContentItem.id, ContentItem.title).order_by(ContentItem.id.desc())
-                            .limit(CHOICES_LIMIT)).all()
+def choices(session: Session, settings: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """The composer's options: lists, saved segments, templates, content items.
+
+    The newest of each, plus whatever the form already holds: an older segment or item must not
+    vanish from a campaign just because it was saved again.
+    """
+    chosen_segment = int(values["segment_id"]) if str(values.get("segment_id", "")).isdigit() else None
+    chosen_items = [i for i in values.get("content_ids", []) if isinstance(i, int)]
+    segments = _newest_and(session, Segment.id, Segment.name, [chosen_segment] if chosen_segment else [])
+    items = _newest_and(session, ContentItem.id, ContentItem.title, chosen_items)
     templates = [t["key"] for t in emailtemplates.list_all(session, settings)]
     if "campaign" in templates:  # the default first
         templates.remove("campaign")
         templates.insert(0, "campaign")
     return {"lists": LIST_LABELS, "segments": [{"id": i, "name": n} for i, n in segments],
             "templates": templates, "content_items": [{"id": i, "title": t} for i, t in items]}
+
+
+def _newest_and(session: Session, id_col: Any, name_col: Any, keep: list[int]) -> list[tuple[int, str]]:
+    rows = dict(session.execute(select(id_col, name_col).order_by(id_col.desc()).limit(CHOICES_LIMIT)).all())
+    missing = [i for i in keep if i not in rows]
+    if missing:
+        rows.update(dict(session.execute(select(id_col, name_col).where(id_col.in_(missing))).all()))
+    return sorted(rows.items(), reverse=True)
 
 
 def send_at_of(value: str | None, timezone: str) -> str:

@@ -8,13 +8,16 @@ volunteer invitations are campaigns of other kinds and are not listed here.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from litestar import Request, Response, get, post
+from litestar.exceptions import NotAuthorizedException
 from litestar.response import Redirect
 
 from crm.campaigns import overview, service
 from crm.campaigns.models import Campaign, CampaignKind, CampaignState
 from crm.console import campaign_forms as forms
+from crm.console import navigation
 from crm.console.render import render
 from crm.console.web import (
     HEADERS,
@@ -59,6 +62,15 @@ def _invalid(request: Req, exc: Invalid) -> Response[str]:
                 message=exc.message)
 
 
+def _signed_out(request: Req, exc: NotAuthorizedException) -> Response[Any]:
+    """A poll after the session ended: htmx follows HX-Redirect to the sign-in page (and back to the
+    campaign after it) instead of swapping the sign-in page into the panel."""
+    if request.headers.get("hx-request") != "true":
+        return ConsoleSection.exception_handlers[NotAuthorizedException](request, exc)  # type: ignore[no-any-return,operator]
+    back = navigation.safe_next(urlsplit(request.headers.get("hx-current-url", "")).path or BASE)
+    return Response("", status_code=401, headers={"HX-Redirect": f"{navigation.LOGIN}?next={quote(back, safe='')}"})
+
+
 def _who(request: Req) -> str:
     found = signed_in(request)
     return found.staff.email if found else ""
@@ -97,14 +109,15 @@ def _detail(session: Any, settings: Any, campaign_id: int, **extra: Any) -> dict
 def _composer(request: Req, campaign: Campaign | None, values: dict[str, Any], errors: dict[str, str],
               status_code: int = 200) -> Response[str]:
     with session_scope(settings_of(request)) as session:
-        options = forms.choices(session, settings_of(request))
+        options = forms.choices(session, settings_of(request), values)
     title = f"Edit {campaign.name}" if campaign else "New campaign"
     return page(request, "campaigns/compose.html", status_code=status_code, title=title, campaign=campaign,
                 v=values, errors=errors, **options)
 
 
 class CampaignPages(ConsoleSection):
-    exception_handlers = {**ConsoleSection.exception_handlers, Conflict: _conflict, Invalid: _invalid}
+    exception_handlers = {**ConsoleSection.exception_handlers, Conflict: _conflict, Invalid: _invalid,
+                          NotAuthorizedException: _signed_out}
 
     @get("/campaigns", guards=[console_viewer], sync_to_thread=True)
     def campaign_list(self, request: Req, after: str | None = None) -> Response[str]:

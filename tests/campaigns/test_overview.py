@@ -65,3 +65,12 @@ def test_preview_as_a_contact_in_both_languages_is_audited_and_the_sample_is_not
     assert [(e.target, e.detail["campaign_id"]) for e in events] == [(f"contact:{ann.id}", c.id)]
     with pytest.raises(NotFound):
         overview.preview(session, settings, c.id, 10**6, "ed@staff.example.org")
+
+
+def test_a_preview_never_carries_tracking_that_would_count_the_staff_member_as_the_person(session, settings):
+    ann = make_contact(session, email="ann@example.org", first_name="Ann")
+    c = _campaign(session, settings, track_opens=True, track_clicks=True,
+                  body_html='<p><a href="https://example.org/read">Read</a></p>')
+    en, es = overview.preview(session, settings, c.id, ann.id, "ed@staff.example.org")
+    for version in (en, es):
+        assert "/track/" not in version.html and 'href="https://example.org/read"' in version.html

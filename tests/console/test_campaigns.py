@@ -233,3 +233,28 @@ def test_signed_out_pages_go_to_the_login_and_digests_are_not_listed(settings, c
         digest_id = digest.id
     assert "Weekly digest run" not in client.get("/staff/campaigns").text
     assert client.get(f"/staff/campaigns/{digest_id}").status_code == 404
+
+
+def test_a_poll_after_the_session_ended_sends_the_browser_to_sign_in_and_back(settings, client):
+    with session_scope(settings) as s:
+        cid = service.create(s, settings, {"name": "Polled", "subject": "Hi"}, EDITOR).id
+    r = client.get(f"/staff/campaigns/{cid}/progress", headers={
+        "HX-Request": "true", "HX-Current-URL": f"http://testserver.local/staff/campaigns/{cid}"})
+    assert r.status_code == 401 and r.text == ""
+    assert r.headers["hx-redirect"] == f"/staff/login?next=%2Fstaff%2Fcampaigns%2F{cid}"
+
+
+def test_saving_again_keeps_a_segment_and_items_older_than_the_composers_choices(settings, editor, monkeypatch):
+    from crm.console import campaign_forms
+    from crm.content import service as content
+
+    with session_scope(settings) as s:
+        old_seg = segments.create_segment(s, {"name": "Old segment", "rules": {"tag": "x"}}, EDITOR).id
+        old_item = content.create_item(s, {"title": "Old item", "url": "https://example.org/old"}).id
+        segments.create_segment(s, {"name": "New segment", "rules": {"tag": "y"}}, EDITOR)
+        content.create_item(s, {"title": "New item", "url": "https://example.org/new"})
+    cid = _create(editor, segment_id=str(old_seg), **{f"content_{old_item}": "on"})
+    monkeypatch.setattr(campaign_forms, "CHOICES_LIMIT", 1)
+    form = editor.get(f"/staff/campaigns/{cid}/edit").text
+    assert "New segment" in form and re.search(rf'<option value="{old_seg}" selected>Old segment<', form)
+    assert re.search(rf'name="content_{old_item}" checked>', form) and "New item" in form
