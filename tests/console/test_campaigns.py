@@ -151,6 +151,8 @@ def test_schedule_launch_after_the_confirmation_pause_resume_cancel(settings, ed
     assert any("plan" in task for task, _ in published.sent)  # the plan goes to the broker on commit
     live = editor.get(f"/staff/campaigns/{cid}")
     assert 'hx-trigger="every 3s"' in live.text and 'http-equiv="refresh"' in live.text and ">Pause</button>" in live.text
+    confirm_cancel = editor.get(f"/staff/campaigns/{cid}/cancel")
+    assert "<h1>Cancel Spring appeal for good?</h1>" in confirm_cancel.text and ">Cancel campaign</button>" in confirm_cancel.text
     for action, state in (("pause", "paused"), ("resume", "sending"), ("cancel", "cancelled")):
         r = editor.post(f"/staff/campaigns/{cid}/{action}", data={"csrf_token": token}, follow_redirects=False)
         assert r.status_code == 303, action
