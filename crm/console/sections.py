@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Controller
 
 from crm.console.auth_routes import SignInController
+from crm.console.campaigns_routes import CampaignPages
 from crm.console.coming_routes import ComingController
 from crm.console.contacts_routes import ContactsPages, DashboardController
 
@@ -12,5 +13,6 @@ CONTROLLERS: list[type[Controller]] = [
     SignInController,
     DashboardController,
     ContactsPages,
+    CampaignPages,
     ComingController,
 ]
