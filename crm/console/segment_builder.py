@@ -69,7 +69,7 @@ class Node:
         return set(self.values.get(param) or ())
 
     def text(self, param: str) -> str:
-        return str(self.values.get(param) or "")
+        return self.kind if param == "type" else str(self.values.get(param) or "")
 
 
 def new_condition(path: str, kind: str) -> Node:
