@@ -6,6 +6,7 @@ from litestar import Controller
 
 from crm.console.auth_routes import SignInController
 from crm.console.coming_routes import ComingController
+from crm.console.content_routes import ContentPages, TemplatePages
 from crm.console.contacts_routes import ContactsPages, DashboardController
 from crm.console.segments_routes import SegmentPages
 
@@ -14,5 +15,7 @@ CONTROLLERS: list[type[Controller]] = [
     DashboardController,
     ContactsPages,
     SegmentPages,
+    TemplatePages,
+    ContentPages,
     ComingController,
 ]
