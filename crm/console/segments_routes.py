@@ -65,11 +65,11 @@ def _builder_page(request: Request[Any, Any, Any], session: Session, root: build
                   segment_id: int | None, status_code: int = 200, errors: dict[str, str] | None = None,
                   focus: str | None = None) -> Response[str]:
     list_key = view.chosen_list(form.get("list"))
-    panel, rules = _panel(session, request, root, list_key, f"segment:{segment_id}" if segment_id else "segment:unsaved")
+    panel, _ = _panel(session, request, root, list_key, f"segment:{segment_id}" if segment_id else "segment:unsaved")
     seg = segments.get_segment(session, segment_id) if segment_id else None
     title = f"Segment {seg.name}" if seg else "Build a segment"
     return page(request, "segments/builder.html", status_code=status_code, title=title, segment=seg, root=root,
-                panel=panel, rules_json=json.dumps(rules, indent=2), name=form.get("name", seg.name if seg else ""),
+                panel=panel, name=form.get("name", seg.name if seg else ""),
                 description=form.get("description", seg.description if seg else ""), errors=errors or {},
                 focus=focus, used_by=view.used_by(session, segment_id) if segment_id else [],
                 saved=request.query_params.get("saved") == "1", **_choices(session, root))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,11 @@ class CountPanel:
     sample: list[ContactPublic]
     unfinished: int
     error: str = ""
+    rules: dict[str, Any] | None = None
+
+    @property
+    def rules_json(self) -> str:
+        return json.dumps(self.rules, indent=2)
 
     @property
     def list_label(self) -> str:
@@ -48,8 +54,8 @@ def count_panel(session: Session, rules: dict[str, Any], list_key: str, *, staff
         found = segments.preview(session, rules, None, staff_email=staff_email, target=target, sample_size=SAMPLE)
         mailable = segments.count(session, rules, list_key)
     except Invalid as exc:
-        return CountPanel(None, None, list_key, [], unfinished, error=exc.message)
-    return CountPanel(found["count"], mailable, list_key, found["sample"], unfinished)
+        return CountPanel(None, None, list_key, [], unfinished, error=exc.message, rules=rules)
+    return CountPanel(found["count"], mailable, list_key, found["sample"], unfinished, rules=rules)
 
 
 @dataclass

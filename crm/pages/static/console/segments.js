@@ -43,6 +43,9 @@
       var s = got.getElementById("segment-sample-body");
       if (c) status.innerHTML = c.innerHTML;
       if (s) sample.innerHTML = s.innerHTML;
+      var j = got.getElementById("segment-rules-body");
+      var shown = document.getElementById("segment-rules");
+      if (j && shown) shown.textContent = j.textContent;
     }).catch(function () {
       if (mine === seq) status.textContent = "The count could not be updated; press Count.";
     }).then(function () {
