@@ -15,7 +15,17 @@ from litestar.response import Redirect
 from sqlmodel import Session
 
 from crm.console import content_view as view
-from crm.console.web import PAGE_SIZE, ConsoleSection, Form, can, check_csrf, console_editor, console_viewer, page, signed_in
+from crm.console.web import (
+    PAGE_SIZE,
+    ConsoleSection,
+    Form,
+    can,
+    check_csrf,
+    console_editor,
+    console_viewer,
+    page,
+    signed_in,
+)
 from crm.content import service as content
 from crm.content.schemas import item_public
 from crm.db import session_scope
@@ -115,8 +125,9 @@ def _template_page(request: Request[Any, Any, Any], session: Session, key: str |
                    found: list[Any] | None = None, status_code: int = 200) -> Response[str]:
     settings = settings_of(request)
     title = f"Template {key}" if key else "New template"
+    found = found or view.chosen_contact(session, str(values.get("preview_contact") or ""))
     return page(request, "content/template.html", status_code=status_code, title=title, key=key, v=values,
-                errors=errors or {}, preview=preview, found=found or [], languages=view.LANGUAGES,
+                errors=errors or {}, preview=preview, found=found, languages=view.LANGUAGES,
                 built_in=bool(key and templates.has_file_default(settings, key)),
                 used_by=view.campaigns_using(session, key) if key else [],
                 saved=request.query_params.get("saved") == "1")

@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from crm.campaigns.models import Campaign, CampaignState
 from crm.contacts import service as contacts
+from crm.contacts.models import Contact
 from crm.contacts.schemas import ContactPublic, contacts_public
 from crm.content.models import ContentItem
 
@@ -71,3 +72,11 @@ def day(iso: str | None) -> str:
     if not iso:
         return ""
     return dt.datetime.fromisoformat(iso).strftime("%-d %b %Y")
+
+
+def chosen_contact(session: Session, raw: str) -> list[ContactPublic]:
+    """The contact a preview was rendered as, so the choice keeps its name after the page comes back."""
+    contact = session.get(Contact, int(raw)) if raw.isdigit() and len(raw) < 10 else None
+    if contact is None or contact.status == "erased":
+        return []
+    return contacts_public(session, [contact])

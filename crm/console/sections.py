@@ -6,8 +6,8 @@ from litestar import Controller
 
 from crm.console.auth_routes import SignInController
 from crm.console.coming_routes import ComingController
-from crm.console.content_routes import ContentPages, TemplatePages
 from crm.console.contacts_routes import ContactsPages, DashboardController
+from crm.console.content_routes import ContentPages, TemplatePages
 from crm.console.segments_routes import SegmentPages
 
 CONTROLLERS: list[type[Controller]] = [

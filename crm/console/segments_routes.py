@@ -24,7 +24,17 @@ from sqlmodel import Session
 from crm.console import segment_builder as builder
 from crm.console import segments_view as view
 from crm.console.render import render
-from crm.console.web import HEADERS, ConsoleSection, Form, can, check_csrf, console_editor, console_viewer, page, signed_in
+from crm.console.web import (
+    HEADERS,
+    ConsoleSection,
+    Form,
+    can,
+    check_csrf,
+    console_editor,
+    console_viewer,
+    page,
+    signed_in,
+)
 from crm.db import session_scope
 from crm.errors import Conflict, Invalid
 from crm.http import settings_of
