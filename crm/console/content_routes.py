@@ -15,6 +15,7 @@ from litestar.response import Redirect
 from sqlmodel import Session
 
 from crm.console import content_view as view
+from crm.console.segments_routes import staff_email
 from crm.console.web import (
     PAGE_SIZE,
     ConsoleSection,
@@ -24,7 +25,6 @@ from crm.console.web import (
     console_editor,
     console_viewer,
     page,
-    signed_in,
 )
 from crm.content import service as content
 from crm.content.schemas import item_public
@@ -37,12 +37,6 @@ from crm.staff.service import audit
 
 BASE = "/staff/content"
 TEMPLATES = f"{BASE}/templates"
-
-
-def _email(request: Request[Any, Any, Any]) -> str:
-    who = signed_in(request)
-    assert who is not None  # the guards ran
-    return who.staff.email
 
 
 def _item_page(request: Request[Any, Any, Any], session: Session, item_id: int | None, values: dict[str, Any],
@@ -161,7 +155,7 @@ def _template_submit(request: Request[Any, Any, Any], data: dict[str, str], key:
                 shown = templates.render_sources(session, settings, values, contact_id)
                 if action == "save":
                     row = templates.save(session, settings, {k: values[k] for k in (
-                        "key", "language", "subject", "body_html", "body_text")}, _email(request), key,
+                        "key", "language", "subject", "body_html", "body_text")}, staff_email(request), key,
                         create_only=key is None)
                     return Redirect(f"{TEMPLATES}/{row.key}?language={row.language}&saved=1", status_code=303)
         except (Invalid, Conflict, NotFound) as exc:
@@ -172,7 +166,7 @@ def _template_submit(request: Request[Any, Any, Any], data: dict[str, str], key:
                                   status_code=409 if isinstance(exc, Conflict) else 400)
         if contact_id is not None:
             # A named person's rendered email is a look at their data, audited as the API's preview is.
-            audit(session, _email(request), "template.preview", f"contact:{contact_id}", rows=1,
+            audit(session, staff_email(request), "template.preview", f"contact:{contact_id}", rows=1,
                   detail={"template": values["key"]})
         return _template_page(request, session, key, values, preview=shown)
 

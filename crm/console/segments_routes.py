@@ -44,7 +44,7 @@ from crm.staff.models import StaffRole
 BASE = "/staff/segments"
 
 
-def _email(request: Request[Any, Any, Any]) -> str:
+def staff_email(request: Request[Any, Any, Any]) -> str:
     who = signed_in(request)
     assert who is not None  # the guards ran
     return who.staff.email
@@ -67,7 +67,7 @@ def _choices(session: Session, root: builder.Node | None = None) -> dict[str, An
 def _panel(session: Session, request: Request[Any, Any, Any], root: builder.Node, list_key: str,
            target: str) -> tuple[view.CountPanel, dict[str, Any]]:
     rules, unfinished = builder.to_rules(root)
-    return view.count_panel(session, rules, list_key, staff_email=_email(request), target=target,
+    return view.count_panel(session, rules, list_key, staff_email=staff_email(request), target=target,
                             unfinished=len(unfinished)), rules
 
 
@@ -97,7 +97,7 @@ def _save(request: Request[Any, Any, Any], session: Session, root: builder.Node,
     try:
         with session.begin_nested():
             if segment_id is None:
-                seg = segments.create_segment(session, fields, _email(request))
+                seg = segments.create_segment(session, fields, staff_email(request))
             else:
                 seg = segments.update_segment(session, segment_id, fields)
     except (Invalid, Conflict) as exc:
@@ -198,7 +198,7 @@ def _count_fragment(request: Request[Any, Any, Any], data: dict[str, str]) -> Re
                 panel = view.CountPanel(None, None, list_key, [], 0, error="rules: not valid JSON")
                 return _fragment("segments/_count.html", 400, session=session, panel=panel)
             panel = view.count_panel(session, rules if isinstance(rules, dict) else {"": rules}, list_key,
-                                     staff_email=_email(request), target=_target(data))
+                                     staff_email=staff_email(request), target=_target(data))
         else:
             panel, _ = _panel(session, request, builder.from_form(data), list_key, _target(data))
         return _fragment("segments/_count.html", 400 if panel.error else 200, session=session, panel=panel)
