@@ -149,6 +149,9 @@ def _template_submit(request: Request[Any, Any, Any], data: dict[str, str], key:
     with session_scope(settings) as session:
         if action == "find":
             return _template_page(request, session, key, values, found=view.find_contacts(session, values["preview_q"]))
+        if key is None and values["key"] == "new":  # /staff/content/templates/new is the create form
+            return _template_page(request, session, key, values, errors={"key": "is reserved; choose another name"},
+                                  status_code=400)
         contact_id = _preview_contact(values)
         try:
             with session.begin_nested():

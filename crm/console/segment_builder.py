@@ -87,17 +87,21 @@ def empty() -> Node:
 
 def from_form(form: Mapping[str, Any]) -> Node:
     """The tree the form describes; unknown kinds and orphans are dropped, at most MAX_NODES nodes."""
-    kinds = {name[:-5]: str(value) for name, value in form.items()
-             if name.endswith(".type") and _valid_path(name[:-5])}
+    by_path: dict[str, dict[str, Any]] = {}
+    for name, value in form.items():  # one pass: each node then reads only its own fields
+        path, dot, rest = name.partition(".")
+        if dot and _valid_path(path):
+            by_path.setdefault(path, {})[rest] = value
     nodes: dict[str, Node] = {}
-    for path in sorted(kinds, key=_order)[:MAX_NODES]:
-        kind = kinds[path]
+    for path in sorted((p for p, f in by_path.items() if "type" in f), key=_order)[:MAX_NODES]:
+        fields = by_path[path]
+        kind = str(fields["type"])
         if kind not in GROUPS and kind not in CONDITIONS:
             continue
         parent = path.rpartition("-")[0]
         if path != ROOT and (parent not in nodes or not nodes[parent].is_group):
             continue
-        node = Node(path, kind, _values(form, path, kind))
+        node = Node(path, kind, _values(fields, kind))
         nodes[path] = node
         if path != ROOT:
             nodes[parent].children.append(node)
@@ -107,20 +111,20 @@ def from_form(form: Mapping[str, Any]) -> Node:
 
 def _valid_path(path: str) -> bool:
     head, *rest = path.split("-")
-    return head == ROOT and all(p.isdigit() and len(p) < 5 for p in rest)
+    return head == ROOT and len(rest) <= 25 and all(p.isdigit() and len(p) < 5 for p in rest)
 
 
 def _order(path: str) -> tuple[int, ...]:
     return tuple(int(p) for p in path.split("-")[1:])
 
 
-def _values(form: Mapping[str, Any], path: str, kind: str) -> dict[str, Any]:
+def _values(fields: Mapping[str, Any], kind: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for param in TEXTS.get(kind, ()):
-        out[param] = str(form.get(f"{path}.{param}", "")).strip()[:2000]
+        out[param] = str(fields.get(param, "")).strip()[:2000]
     for param in PICKS.get(kind, ()):
-        prefix = f"{path}.{param}."
-        out[param] = sorted(name[len(prefix):] for name, value in form.items() if name.startswith(prefix) and value)
+        prefix = f"{param}."
+        out[param] = sorted(name[len(prefix):] for name, value in fields.items() if name.startswith(prefix) and value)
     return out
 
 

@@ -64,9 +64,11 @@
     if (field) field.focus();
   }
 
-  form.addEventListener("change", soon);
+  form.addEventListener("change", function (e) {
+    if (!/\.add$/.test(e.target.name || "") && e.target.name !== "name" && e.target.name !== "description") soon();
+  });
   form.addEventListener("input", function (e) {
-    if (e.target.matches("input:not([type=checkbox]):not([type=radio])")) soon();
+    if (e.target.matches("input:not([type=checkbox]):not([type=radio])") && e.target.name !== "name") soon();
   });
   form.addEventListener("click", function (e) {
     var button = e.target.closest("button[name=action]");
