@@ -158,3 +158,29 @@ def test_the_builder_fragment_adds_and_removes(settings, client):
     gone = client.post("/staff/segments/builder", data={"csrf_token": token, "r.type": "all", "r-0.type": "any",
                                                         "action": "remove:r-0"})
     assert "node-r-0" not in gone.text
+
+
+def test_the_live_count_is_a_handful_of_statements_whatever_the_tree(settings, session):
+    from sqlalchemy import event
+
+    from crm.console import segments_view
+
+    _people(settings)
+    rules = {"all": [{"interest": {"any": ["caregiving"]}}, {"not": {"role": "patient"}},
+                     {"any": [{"language": "en"}, {"volunteer": {"served_within_days": 90}}]}]}
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *rest):
+        seen.append(statement)
+
+    bind = session.get_bind()
+    segments_view.count_panel(session, rules, "newsletter", staff_email="x@staff.example.org", target="t")  # warm
+    event.listen(bind, "before_cursor_execute", record)
+    try:
+        panel = segments_view.count_panel(session, rules, "newsletter", staff_email="x@staff.example.org", target="t")
+    finally:
+        event.remove(bind, "before_cursor_execute", record)
+    selects = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+    assert panel.count == 1 and panel.mailable == 1 and [c.email for c in panel.sample] == ["ann@example.org"]
+    # the compiled count, the sample page (and its page's interests, tags, lists), the gated count
+    assert len(selects) <= 6, selects
