@@ -101,6 +101,8 @@ def test_create_preview_as_a_found_contact_edit_and_delete_a_template(settings, 
     saved = client.post("/staff/content/templates/new", data={**form, "action": "save"}, follow_redirects=False)
     assert saved.status_code == 303 and saved.headers["location"].startswith("/staff/content/templates/spring")
     assert ">spring</a>" in client.get("/staff/content/templates").text
+    reserved = client.post("/staff/content/templates/new", data={**form, "key": "new", "action": "save"})
+    assert reserved.status_code == 400 and 'id="key-error">is reserved' in reserved.text
     again = client.post("/staff/content/templates/new", data={**form, "action": "save"})
     assert again.status_code == 409 and 'id="key-error">already exists' in again.text
     edited = client.post("/staff/content/templates/spring", data={**form, "subject": "Spring news", "action": "save"},
@@ -140,6 +142,8 @@ def test_a_viewer_reads_content_with_no_write_control_and_forced_posts_are_refus
     tpl = client.get("/staff/content/templates/campaign").text
     assert "Save template" not in tpl and ">Preview</button>" in tpl
     assert "New template" not in client.get("/staff/content/templates").text
+    assert client.get("/staff/content/new").status_code == 403
+    assert client.get("/staff/content/templates/new").status_code == 403
     form = {"csrf_token": token, "title": "Mine", "url": "https://example.org/m", "language": "en"}
     assert client.post("/staff/content/new", data=form).status_code == 403
     assert client.post(f"/staff/content/{item_id}", data=form).status_code == 403
