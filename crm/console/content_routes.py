@@ -197,7 +197,7 @@ class TemplatePages(ConsoleSection):
     def open_template(self, request: Request[Any, Any, Any], key: str, language: str = "en") -> Response[str]:
         settings = settings_of(request)
         with session_scope(settings) as session:
-            found = templates.get(session, settings, key, language if language in view.LANGUAGES else "en")
+            found = templates.sources_in(session, settings, key, language if language in view.LANGUAGES else "en")
             values = _template_values({k: found[k] or "" for k in ("subject", "body_html", "body_text")}, key)
             values.update(language=language if language in view.LANGUAGES else "en", source=found["source"])
             return _template_page(request, session, key, values)

@@ -355,3 +355,30 @@ def delete(session: Session, key: str, language: str) -> EmailTemplate:
     session.delete(row)
     session.flush()
     return row
+
+
+def sources_in(session: Session, settings: Settings, key: str, language: str) -> dict[str, Any]:
+    """What the editor opens: the saved version in `language`, else the files in `language` (English
+    parts where a translation is missing), else the English saved version; NotFound for an unknown key."""
+    row = session.scalars(select(EmailTemplate).where(EmailTemplate.key == key,
+                                                      EmailTemplate.language == language)).first()
+    if row is not None:
+        return template_dict(row)
+    if key not in _file_keys(settings) or language not in LANGUAGES:
+        return get(session, settings, key, language)
+    env = environment(str(settings.templates_dir))
+    assert env.loader is not None
+    src: dict[str, str] = {}
+    for part in PARTS:
+        stem, _, ext = part.rpartition(".")
+        names = [f"{key}/{stem}.{language}.{ext}", f"{key}/{part}"] if language != "en" else [f"{key}/{part}"]
+        for name in names:
+            try:
+                src[part] = env.loader.get_source(env, name)[0]
+                break
+            except TemplateNotFound:
+                continue
+    if len(src) < len(PARTS):
+        raise NotFound(f"email template {key!r} has no files for {language}")
+    return {"key": key, "source": "file", "language": language, "subject": src["subject.txt"].strip(),
+            "body_html": src["body.html"], "body_text": src["body.txt"], "updated_by": None, "updated_at": None}

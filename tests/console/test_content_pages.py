@@ -126,6 +126,9 @@ def test_a_built_in_template_opens_with_its_files_and_a_bad_key_is_a_page(settin
     _signed(settings, client)
     page = client.get("/staff/content/templates/campaign")
     assert page.status_code == 200 and "This is the built-in version" in page.text and "{{ body_html }}" in page.text
+    spanish = client.get("/staff/content/templates/campaign?language=es")
+    assert spanish.status_code == 200 and '<option value="es" selected>' in spanish.text
+    assert "Cancelar suscripción" in spanish.text and "Cancelar suscripción" not in page.text
     assert client.get("/staff/content/templates/no-such-thing").status_code == 404
 
 
