@@ -8,11 +8,16 @@ from crm.console.auth_routes import SignInController
 from crm.console.campaigns_routes import CampaignPages
 from crm.console.coming_routes import ComingController
 from crm.console.contacts_routes import ContactsPages, DashboardController
+from crm.console.content_routes import ContentPages, TemplatePages
+from crm.console.segments_routes import SegmentPages
 
 CONTROLLERS: list[type[Controller]] = [
     SignInController,
     DashboardController,
     ContactsPages,
     CampaignPages,
+    SegmentPages,
+    TemplatePages,
+    ContentPages,
     ComingController,
 ]

@@ -299,3 +299,86 @@ def _lenient_file(settings: Settings, key: str, language: str) -> CompiledEmail:
             parts.append(env.get_template(f"{key}/{part}"))
     return CompiledEmail(key, lang, *parts)
 
+
+
+# --- the console's editor: unsaved sources, errors per field, delete ------------------------------
+
+SOURCE_FIELDS = {"subject": "subject", "html": "body_html", "text": "body_text"}
+
+
+def render_sources(session: Session, settings: Settings, data: dict[str, Any],
+                   contact_id: int | None = None) -> dict[str, str]:
+    """Render sources not saved yet (what the editor holds), as a contact or the sample person.
+
+    Every part compiles and renders on its own under the deadline, so an error names the field it
+    is in (subject, body_html, body_text); all of them at once, as an Invalid with those fields.
+    """
+    fields = _parse(data, None)
+    person = _person(session, contact_id) if contact_id is not None else None
+    env = sandbox(str(settings.templates_dir))
+    envs = {"subject": env, "html": env.overlay(autoescape=True), "text": env}
+    ctx = sample_context(settings, person)
+    out: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for part, name in SOURCE_FIELDS.items():
+        try:
+            compiled = envs[part].from_string(fields[name])
+            out[part] = bounded_render(lambda c=compiled: c.render(ctx), name)
+        except TemplateError as exc:
+            errors[name] = f"failed to compile: {exc}"
+        except Invalid as exc:
+            errors[name] = exc.fields.get(name, exc.message)
+    if errors:
+        raise Invalid("invalid template: " + "; ".join(f"{k}: {v}" for k, v in errors.items()), fields=errors)
+    out["subject"] = " ".join(out["subject"].split())
+    return out
+
+
+def _person(session: Session, contact_id: int) -> dict[str, Any]:
+    contact = session.get(Contact, contact_id) if 0 < contact_id < 2**31 else None
+    if contact is None or contact.status == "erased":
+        raise NotFound(f"no contact {contact_id}")
+    return {"first_name": contact.first_name, "last_name": contact.last_name, "email": contact.email or "",
+            "language": contact.language, "role": contact.role or ""}
+
+
+def has_file_default(settings: Settings, key: str) -> bool:
+    return key in _file_keys(settings)
+
+
+def delete(session: Session, key: str, language: str) -> EmailTemplate:
+    """Remove the database version of `key` in `language`; a built-in key falls back to its files."""
+    row = session.scalars(select(EmailTemplate).where(EmailTemplate.key == key,
+                                                      EmailTemplate.language == language)).first()
+    if row is None:
+        raise NotFound(f"no saved email template {key!r} ({language})")
+    session.delete(row)
+    session.flush()
+    return row
+
+
+def sources_in(session: Session, settings: Settings, key: str, language: str) -> dict[str, Any]:
+    """What the editor opens: the saved version in `language`, else the files in `language` (English
+    parts where a translation is missing), else the English saved version; NotFound for an unknown key."""
+    row = session.scalars(select(EmailTemplate).where(EmailTemplate.key == key,
+                                                      EmailTemplate.language == language)).first()
+    if row is not None:
+        return template_dict(row)
+    if key not in _file_keys(settings) or language not in LANGUAGES:
+        return get(session, settings, key, language)
+    env = environment(str(settings.templates_dir))
+    assert env.loader is not None
+    src: dict[str, str] = {}
+    for part in PARTS:
+        stem, _, ext = part.rpartition(".")
+        names = [f"{key}/{stem}.{language}.{ext}", f"{key}/{part}"] if language != "en" else [f"{key}/{part}"]
+        for name in names:
+            try:
+                src[part] = env.loader.get_source(env, name)[0]
+                break
+            except TemplateNotFound:
+                continue
+    if len(src) < len(PARTS):
+        raise NotFound(f"email template {key!r} has no files for {language}")
+    return {"key": key, "source": "file", "language": language, "subject": src["subject.txt"].strip(),
+            "body_html": src["body.html"], "body_text": src["body.txt"], "updated_by": None, "updated_at": None}
