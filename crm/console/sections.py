@@ -7,10 +7,12 @@ from litestar import Controller
 from crm.console.auth_routes import SignInController
 from crm.console.coming_routes import ComingController
 from crm.console.contacts_routes import ContactsPages, DashboardController
+from crm.console.volunteer_routes import HoursPages, OpportunityPages, ShiftPages, VolunteerPages
 
 CONTROLLERS: list[type[Controller]] = [
     SignInController,
     DashboardController,
     ContactsPages,
+    VolunteerPages, OpportunityPages, ShiftPages, HoursPages,
     ComingController,
 ]
