@@ -224,7 +224,7 @@ def refusal(session: Session, settings: Settings, exc: Conflict, volunteer_name:
             return (f"{volunteer_name} is not signed up: they are already confirmed on “{opp.title}” on "
                     f"{clock.when(other.starts_at)}–{clock.time(other.ends_at)} (shift {other.id}), which overlaps "
                     f"this shift.")
-    type_labels = dict(session.execute(select(quals.QualificationType.key, quals.QualificationType.label)).tuples())
+    type_labels = dict(session.execute(select(quals.QualificationType.key, quals.QualificationType.label)).tuples().all())
     lacking = [f"{type_labels[k]}: {why}" for k, why in exc.fields.items() if k in type_labels]
     if lacking:
         return (f"{volunteer_name} is not signed up: this opportunity requires qualifications they do not hold "

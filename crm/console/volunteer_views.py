@@ -221,7 +221,7 @@ def qualification_state(q: VolunteerQualification, on: dt.date, warn_days: int) 
 
 
 def _qualifications(session: Session, settings: Settings, volunteer_id: int) -> list[Qualification]:
-    type_labels = dict(session.execute(select(quals.QualificationType.key, quals.QualificationType.label)).tuples())
+    type_labels = dict(session.execute(select(quals.QualificationType.key, quals.QualificationType.label)).tuples().all())
     on = today(settings)
     out = []
     for q in quals.of_volunteer(session, volunteer_id):
@@ -245,7 +245,7 @@ def emails_of(session: Session, contact_id: int) -> list[dict[str, Any]]:
                                    OutboxMessage.sent_at)
                             .where(OutboxMessage.contact_id == contact_id)
                             .order_by(OutboxMessage.id.desc()).limit(50)).tuples()
-    out = [{"kind": t, "state": state, "at": sent or created} for t, state, created, sent in mails]
+    out = [{"kind": t, "state": state, "at": sent or created, "name": ""} for t, state, created, sent in mails]
     invites = session.execute(select(Campaign.template, Campaign.name, Campaign.kind, Delivery.status,
                                      Delivery.sent_at, Campaign.created_at)
                               .join(Campaign, Campaign.id == Delivery.campaign_id)
