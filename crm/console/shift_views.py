@@ -199,12 +199,9 @@ def volunteer_for_signup(session: Session, data: dict[str, str]) -> int:
     """The sign-up form names a volunteer from the list, or anyone by email address."""
     address = (data.get("email") or "").strip()
     if address:
-        try:
-            key = contacts.normalize_email(address)
-        except Invalid:
-            raise Invalid.field("email", f"{address!r} is not an email address") from None
+        key = contacts.normalize_email(address).key
         vid = session.scalar(select(Volunteer.id).join(Contact, Contact.id == Volunteer.contact_id)
-                             .where(func.lower(Contact.email) == key.lower()))
+                             .where(Contact.email_key == key))
         if vid is None:
             raise Invalid.field("email", f"no volunteer has the address {address}")
         return int(vid)

@@ -141,7 +141,7 @@ def test_notes_qualifications_with_their_expiry_state_and_hours(settings, client
         create_type(s, {"key": "drivers-licence", "label": "Driver's licence", "valid_days": 365})
         create_type(s, {"key": "background-check", "label": "Background check"})
     sign_in(client, EDITOR)
-    vid, here = people["bo"], f"/staff/volunteers/{people['bo']}"
+    here = f"/staff/volunteers/{people['bo']}"
     assert post(client, f"{here}/notes", {"note": "prefers mornings"}, page=here).status_code == 303
     today = dt.date.today()
     assert post(client, f"{here}/qualifications", {"type": "drivers-licence",
