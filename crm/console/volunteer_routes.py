@@ -93,12 +93,11 @@ class VolunteerPages(ConsoleSection):
         except Invalid:  # a mangled paging link starts from the top
             after_id = None
         with session_scope(settings) as session:
-            found, more = service.search(session, query.filters(settings), after_id, PAGE_SIZE)
-            rows = volunteer_views.rows_of(session, found)
-            counts = service.status_counts(session, query.filters(settings))
-        nxt = encode_cursor(found[-1][0].id) if more and found else None
+            found = volunteer_views.pipeline(session, settings, query, after_id, board=query.view == "board",
+                                             page_size=PAGE_SIZE)
+        nxt = encode_cursor(found.next_cursor) if found.next_cursor else None
         return page(request, "volunteers/list.html", title="Volunteers",
-                    **common(request, rows=rows, counts=counts, q=query, next_cursor=nxt))
+                    **common(request, p=found, q=query, next_cursor=nxt))
 
     @get("/volunteers/{volunteer_id:int}", guards=[console_viewer], sync_to_thread=True)
     def volunteer(self, request: Req, volunteer_id: int) -> Response[str]:

@@ -7,7 +7,7 @@ over a page of rows (areas of 50 volunteers in one go), never one query per row.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -65,6 +65,7 @@ DONE = {"moved": "Status changed.", "note": "Note added.", "paused": "Pause save
         "shift": "Shift added.", "signed-up": "Signed up.", "waitlisted": "The shift is full: put on the waitlist.",
         "attendance": "Attendance saved.", "cancelled": "Sign-up cancelled."}
 HISTORY_SHOWN = 200
+BOARD_COLUMN = 25
 
 
 class Clock:
@@ -118,6 +119,7 @@ class ListQuery:
     postal_code: str = ""
     language: str = ""
     contacted: str = ""
+    view: str = ""  # "board" for columns by status; the list otherwise
 
     @classmethod
     def of(cls, raw: dict[str, str | None]) -> ListQuery:
@@ -127,7 +129,7 @@ class ListQuery:
         return cls(status=pick("status", STATUS_LABELS), area=pick("area", AREA_LABELS),
                    availability=pick("availability", AVAILABILITY_LABELS),
                    postal_code=(raw.get("postal_code") or "").strip()[:20], language=pick("language", LANGUAGE_LABELS),
-                   contacted=pick("contacted", CONTACTED))
+                   contacted=pick("contacted", CONTACTED), view=pick("view", ("board",)))
 
     def filters(self, settings: Settings) -> service.VolunteerFilters:
         month_ago = today(settings) - dt.timedelta(days=30)
@@ -171,6 +173,27 @@ def choices_of(session: Session, ids: list[int]) -> tuple[dict[int, list[str]], 
 def rows_of(session: Session, found: list[tuple[Volunteer, Contact]]) -> list[Row]:
     areas, slots = choices_of(session, [v.id for v, _ in found if v.id is not None])
     return [Row(v, c, name_of(c), areas.get(v.id or 0, []), slots.get(v.id or 0, [])) for v, c in found]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    counts: dict[str, int]
+    rows: list[Row]  # the list view's page
+    next_cursor: int | None  # the last id shown when more follow
+    columns: dict[str, list[Row]]  # the board view: the newest of each status
+
+
+def pipeline(session: Session, settings: Settings, q: ListQuery, after_id: int | None, *, board: bool,
+             page_size: int) -> Pipeline:
+    """The list (one page) or the board (a column per status, the newest BOARD_COLUMN of each)."""
+    filters = q.filters(settings)
+    counts = service.status_counts(session, filters)
+    if board:
+        columns = {s: rows_of(session, service.search(session, replace(filters, status=s), None, BOARD_COLUMN)[0])
+                   for s in STATUS_LABELS if not q.status or q.status == s}
+        return Pipeline(counts, [], None, columns)
+    found, more = service.search(session, filters, after_id, page_size)
+    return Pipeline(counts, rows_of(session, found), found[-1][0].id if more and found else None, {})
 
 
 # --- one volunteer ----------------------------------------------------------------------------
@@ -242,10 +265,11 @@ def _signups(session: Session, volunteer_id: int) -> list[SignupLine]:
 def emails_of(session: Session, contact_id: int) -> list[dict[str, Any]]:
     """Emails this person was sent (transactional and invitations): which, when, how it went. No bodies."""
     mails = session.execute(select(OutboxMessage.template, OutboxMessage.state, OutboxMessage.created_at,
-                                   OutboxMessage.sent_at)
+                                   OutboxMessage.sent_at, OutboxMessage.context)
                             .where(OutboxMessage.contact_id == contact_id)
                             .order_by(OutboxMessage.id.desc()).limit(50)).tuples()
-    out = [{"kind": t, "state": state, "at": sent or created, "name": ""} for t, state, created, sent in mails]
+    out = [{"kind": t, "state": state, "at": sent or created, "name": _about(ctx)}
+           for t, state, created, sent, ctx in mails]
     invites = session.execute(select(Campaign.template, Campaign.name, Campaign.kind, Delivery.status,
                                      Delivery.sent_at, Campaign.created_at)
                               .join(Campaign, Campaign.id == Delivery.campaign_id)
@@ -255,6 +279,16 @@ def emails_of(session: Session, contact_id: int) -> list[dict[str, Any]]:
         kind_label = template if kind == CampaignKind.opportunity else "campaign"
         out.append({"kind": kind_label, "state": status, "at": sent or created, "name": name})
     return sorted(out, key=lambda e: e["at"], reverse=True)
+
+
+def _about(ctx: dict[str, Any]) -> str:
+    """Which status or shift an email was about, from what it was rendered with."""
+    if isinstance(ctx.get("volunteer"), dict) and ctx["volunteer"].get("status"):
+        return STATUS_LABELS.get(ctx["volunteer"]["status"], "")
+    shift = ctx.get("shift")
+    if isinstance(shift, dict) and shift.get("date"):
+        return f"{shift.get('title', '')}, {shift['date']} {shift.get('starts', '')}".strip()
+    return ""
 
 
 def volunteer_page(session: Session, settings: Settings, volunteer_id: int) -> VolunteerPage:

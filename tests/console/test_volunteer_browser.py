@@ -77,6 +77,12 @@ def test_a_coordinator_takes_a_volunteer_from_interested_to_active(live_settings
             page.get_by_role("button", name="Filter").click()
             expect(page.get_by_role("link", name="Hana Mori")).to_be_visible()
             check(page, "pipeline")
+            page.get_by_role("link", name="Board").click()
+            expect(page.get_by_role("heading", name=re.compile("^Interested"))).to_be_visible()
+            check(page, "pipeline-board")
+            page.set_viewport_size(TABLET)
+            check(page, "pipeline-board-tablet")
+            page.set_viewport_size({"width": 1280, "height": 900})
             page.get_by_role("link", name="Hana Mori").click()
 
             move(page, "Contacted", "Called her, keen on hosting", email=False)
@@ -91,7 +97,7 @@ def test_a_coordinator_takes_a_volunteer_from_interested_to_active(live_settings
             subjects = [str(m["Subject"]) for m in mails]
             assert len(subjects) == 3 and len(set(subjects)) == 3, subjects
             page.reload()
-            expect(page.get_by_role("table", name=re.compile("^Emails to Hana Mori"))).to_contain_text("Status update")
+            expect(page.get_by_role("table", name=re.compile("^Emails to Hana Mori"))).to_contain_text("Status update: Active")
             check(page, "volunteer-active")
             page.set_viewport_size(TABLET)
             check(page, "volunteer-active-tablet")

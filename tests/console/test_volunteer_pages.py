@@ -60,7 +60,13 @@ def test_the_pipeline_lists_filters_and_counts_per_status(settings, client, peop
     assert re.search(r'<span class="n">0</span> Active', only_es.text)
     never = client.get("/staff/volunteers?contacted=never")
     assert "Ann Lee" in never.text
-    junk = client.get("/staff/volunteers?status=bogus&area=nowhere&after=%%%")
+    board = client.get("/staff/volunteers?view=board")
+    columns = re.findall(r'<h2 id="col-(\w+)">', board.text)
+    assert columns == ["interested", "contacted", "onboarding", "active", "paused", "inactive"]
+    interested = board.text.split('id="col-interested"', 1)[1].split("</section>", 1)[0]
+    assert "Ann Lee" in interested and "Bo Park" not in interested
+    assert re.findall(r'<h2 id="col-(\w+)">', client.get("/staff/volunteers?view=board&status=active").text) == ["active"]
+    junk = client.get("/staff/volunteers?status=bogus&area=nowhere&after=%%%&view=cards")
     assert junk.status_code == 200 and "Ann Lee" in junk.text
 
 
@@ -99,7 +105,7 @@ def test_moving_a_status_with_a_note_and_the_email(settings, client, people, sen
     [mail] = to(sent(), "ann@example.org")
     assert mail["Subject"] == "Sus próximos pasos como voluntario"  # her language
     page = client.get(f"/staff/volunteers/{vid}")
-    assert "Status update" in page.text  # listed under emails sent
+    assert "Status update: Onboarding" in page.text  # listed under emails sent
     assert status_of(settings, vid).status == "onboarding"
 
 
