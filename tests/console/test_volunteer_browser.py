@@ -77,7 +77,7 @@ def test_a_coordinator_takes_a_volunteer_from_interested_to_active(live_settings
             page.get_by_role("button", name="Filter").click()
             expect(page.get_by_role("link", name="Hana Mori")).to_be_visible()
             check(page, "pipeline")
-            page.get_by_role("link", name="Board").click()
+            page.get_by_role("link", name="Board view").click()
             expect(page.get_by_role("heading", name=re.compile("^Interested"))).to_be_visible()
             check(page, "pipeline-board")
             page.set_viewport_size(TABLET)
