@@ -103,6 +103,9 @@ def test_a_viewer_sees_no_forms_and_forced_writes_are_refused(settings, client, 
     sign_in(client, EDITOR)
     opp = make_opportunity(client)
     shift = add_shift(client, opp)
+    post(client, f"/staff/volunteers/shifts/{shift}/signups", {"volunteer_id": str(team["Bo"])})
+    with session_scope(settings) as s:
+        s.add(VolunteerHours(volunteer_id=team["Ann"], date=dt.date.today(), hours=2, logged_by="self"))
     client.cookies.clear()
     sign_in(client, VIEWER)
     for path in (f"/staff/volunteers/opportunities/{opp}", f"/staff/volunteers/shifts/{shift}", "/staff/volunteers/hours",
@@ -111,6 +114,7 @@ def test_a_viewer_sees_no_forms_and_forced_writes_are_refused(settings, client, 
         assert page.status_code == 200 and page.text.count("<h1") == 1, path
         main = page.text.split("<main", 1)[1]
         assert 'method="post"' not in main and "Notify matches" not in main, path
+        assert not any(b in main for b in (">Sign up<", "Cancel sign-up", "Approve chosen", "Add shift")), path
     assert client.get("/staff/volunteers/opportunities/new").status_code == 403
     assert client.get(f"/staff/volunteers/opportunities/{opp}/notify").status_code == 403
     for path, form in ((f"/staff/volunteers/opportunities/{opp}/notify", {}),
@@ -118,7 +122,8 @@ def test_a_viewer_sees_no_forms_and_forced_writes_are_refused(settings, client, 
                        (f"/staff/volunteers/shifts/{shift}/signups", {"volunteer_id": str(team["Ann"])}),
                        ("/staff/volunteers/hours", {"hours_1": "yes"})):
         assert post(client, path, form).status_code == 403, path
-    assert _signups(settings, shift) == []
+    assert _signups(settings, shift) == [("Bo", "confirmed", None)]
+    assert "Ann Helper" in client.get("/staff/volunteers/hours").text  # viewers read the queue
 
 
 def _signups(settings, shift: int) -> list[tuple[str, str, int | None]]:
