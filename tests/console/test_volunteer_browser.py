@@ -14,7 +14,14 @@ from sqlalchemy import select
 
 from crm.config import Settings
 from crm.db import session_scope
-from crm.volunteers.models import ShiftSignup, Volunteer, VolunteerHours
+from crm.volunteers.models import (
+    Opportunity,
+    Shift,
+    ShiftSignup,
+    Volunteer,
+    VolunteerHours,
+    VolunteerQualification,
+)
 from crm.volunteers.qualifications import create_type
 from tests.browser import TABLET, check_page, chromium_page, sign_in
 from tests.console.helpers import make_member
@@ -225,3 +232,63 @@ def test_refusals_are_shown_plainly_and_hours_are_approved_in_bulk(settings: Set
         check(page, "volunteer-hours")
     with session_scope(settings) as s:
         assert sorted(s.scalars(select(VolunteerHours.status))) == ["approved", "approved", "pending"]
+
+
+def test_every_other_volunteer_page_passes_axe(settings: Settings, chromium_path: str, tmp_path: Path) -> None:
+    """The states the flows above do not reach: qualifications of each kind, attendance, the full board,
+    a refused form, a viewer's read-only pages."""
+    from playwright.sync_api import expect
+
+    make_member(settings, COORDINATOR, "editor")
+    make_member(settings, "viewer@staff.example.org", "viewer")
+    now = dt.datetime.now(dt.UTC)
+    with session_scope(settings) as s:
+        create_type(s, {"key": "drivers-licence", "label": "Driver's licence"})
+        for status in ("interested", "contacted", "onboarding", "active", "paused", "inactive"):
+            make_volunteer(s, status=status, first_name=status.title(), last_name="Person",
+                           email=f"{status}@example.org", areas=["events"])
+        vid = s.scalars(select(Volunteer.id).where(Volunteer.status == "active")).one()
+        today = dt.date.today()
+        for obtained, expires in ((today - dt.timedelta(days=400), today - dt.timedelta(days=35)),
+                                  (today - dt.timedelta(days=300), today + dt.timedelta(days=9)), (today, None)):
+            s.add(VolunteerQualification(volunteer_id=vid, type_key="drivers-licence", obtained_on=obtained,
+                                         expires_on=expires, verified_by=COORDINATOR))
+        opp = Opportunity(title="Morning drives", area="events", postal_code="30301")
+        s.add(opp)
+        s.flush()
+        shift = Shift(opportunity_id=opp.id, starts_at=now - dt.timedelta(hours=4), ends_at=now - dt.timedelta(hours=1),
+                      capacity=2)
+        s.add(shift)
+        s.flush()
+        s.add(ShiftSignup(shift_id=shift.id, volunteer_id=vid, status="confirmed", actor=COORDINATOR))
+        shift_id, opp_id = shift.id, opp.id
+    with chromium_page(settings, chromium_path, tmp_path) as (page, base):
+        sign_in(page, base, COORDINATOR)
+        page.goto(f"{base}/staff/volunteers?view=board")
+        expect(page.get_by_role("heading", name=re.compile("^Inactive"))).to_be_visible()
+        check(page, "pipeline-board-all")
+        page.goto(f"{base}/staff/volunteers/{vid}")
+        for state in ("Expired on", "Expires in 9 days", "Valid, no expiry date"):
+            expect(page.get_by_role("table", name=re.compile("^Checked qualifications"))).to_contain_text(state)
+        check(page, "volunteer-qualifications")
+        page.goto(f"{base}/staff/volunteers/shifts/{shift_id}")
+        page.get_by_label("Hours worked by Active Person").fill("2.5")
+        page.get_by_role("button", name="Attended").click()
+        expect(page.get_by_role("status")).to_have_text("Attendance saved.")
+        check(page, "shift-attendance")
+        page.goto(f"{base}/staff/volunteers/opportunities/{opp_id}/edit")
+        page.get_by_label("Starts on").fill("2026-06-02")
+        page.get_by_label("Ends on").fill("2026-06-01")
+        page.get_by_role("button", name="Save opportunity").click()
+        expect(page.get_by_role("alert")).to_contain_text("Ends on: must not be before starts_on")
+        check(page, "opportunity-refused")
+        page.get_by_role("button", name="Sign out").click()
+        sign_in(page, base, "viewer@staff.example.org")
+        for path, name in ((f"/staff/volunteers/{vid}", "viewer-volunteer"), (f"/staff/volunteers/opportunities/{opp_id}",
+                           "viewer-opportunity"), (f"/staff/volunteers/shifts/{shift_id}", "viewer-shift"),
+                           ("/staff/volunteers/opportunities", "viewer-opportunities")):
+            page.goto(base + path)
+            expect(page.get_by_role("button", name=re.compile("Change status|Edit|Attended|Sign up"))).to_have_count(0)
+            check(page, name)
+    with session_scope(settings) as s:
+        assert s.scalars(select(VolunteerHours.hours)).all() == [2.5]
