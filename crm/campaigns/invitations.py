@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, literal, select
+from sqlalchemy import func, insert, literal, select
 from sqlmodel import Session
 
 from crm.campaigns import lifecycle
@@ -71,6 +71,21 @@ def invite_extras(session: Session, settings: Settings, campaign: Campaign) -> C
 
 
 
+def _uninvited(settings: Settings, opp: Opportunity) -> Any:
+    """The mailable matches never invited to this opportunity: whom a notify would email now."""
+    earlier = (select(Delivery.id).join(Campaign, Campaign.id == Delivery.campaign_id)
+               .where(Campaign.kind == CampaignKind.opportunity, Campaign.opportunity_id == opp.id,
+                      Delivery.contact_id == Contact.id))
+    return (opportunities.matches_query(settings, opp)
+            .where(contacts.mailable(ListKey.volunteer_updates), ~earlier.exists()))
+
+
+def would_invite(session: Session, settings: Settings, opportunity_id: int) -> int:
+    """How many a notify would email now (the console's confirmation names it before sending)."""
+    stmt = _uninvited(settings, opportunities.get(session, opportunity_id)).with_only_columns(Contact.id)
+    return int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+
+
 def notify(session: Session, settings: Settings, opportunity_id: int, actor: str) -> NotifyResult:
     """Invite every mailable match through the campaign pipeline, each volunteer once per opportunity.
 
@@ -85,9 +100,6 @@ def notify(session: Session, settings: Settings, opportunity_id: int, actor: str
                        fields={"ends_on": "in the past"})
     if is_postgres(session):
         session.execute(select(Opportunity.id).where(Opportunity.id == opp.id).with_for_update())
-    earlier = (select(Delivery.id).join(Campaign, Campaign.id == Delivery.campaign_id)
-               .where(Campaign.kind == CampaignKind.opportunity, Campaign.opportunity_id == opp.id,
-                      Delivery.contact_id == Contact.id))
     now = utcnow()
     campaign = Campaign(kind=CampaignKind.opportunity, name=f"Opportunity #{opp.id}: {opp.title}"[:200],
                         # The subject comes from the template files: a staff subject would be compiled as
@@ -98,8 +110,7 @@ def notify(session: Session, settings: Settings, opportunity_id: int, actor: str
                         created_by=actor, created_at=now, updated_at=now)
     session.add(campaign)
     session.flush()
-    recipients = (opportunities.matches_query(settings, opp)
-                  .where(contacts.mailable(ListKey.volunteer_updates), ~earlier.exists())
+    recipients = (_uninvited(settings, opp)
                   .with_only_columns(literal(campaign.id), Contact.id, literal(DeliveryStatus.queued.value),
                                      literal(0)))
     # Counted from RETURNING: psycopg reports rowcount -1 for this statement under SQLAlchemy 2.1.

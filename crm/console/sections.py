@@ -10,6 +10,7 @@ from crm.console.coming_routes import ComingController
 from crm.console.contacts_routes import ContactsPages, DashboardController
 from crm.console.content_routes import ContentPages, TemplatePages
 from crm.console.segments_routes import SegmentPages
+from crm.console.volunteer_routes import HoursPages, OpportunityPages, ShiftPages, VolunteerPages
 
 CONTROLLERS: list[type[Controller]] = [
     SignInController,
@@ -19,5 +20,6 @@ CONTROLLERS: list[type[Controller]] = [
     SegmentPages,
     TemplatePages,
     ContentPages,
+    VolunteerPages, OpportunityPages, ShiftPages, HoursPages,
     ComingController,
 ]

@@ -333,7 +333,10 @@ def submit_volunteer(
                                   language=contact.language, per_window=True))
     notice = {"contact": _person(contact), "volunteer_id": volunteer.id, "areas": areas,
               "availability": availability, "postal_code": values["postal_code"], "phone": values["phone"],
-              "message": message or "", "skills": skills or "", "languages": languages}
+              "message": message or "", "skills": skills or "", "languages": languages,
+              # Staff open these in the console (after signing in, the console returns them here).
+              "links": {"volunteer": f"{settings.public_base_url}/staff/volunteers/{volunteer.id}",
+                        "pipeline": f"{settings.public_base_url}/staff/volunteers?status=interested"}}
     ids.append(outbox.queue(session, "volunteer-notice", settings.notify_volunteers, notice))  # type: ignore[arg-type]
     if data.get("newsletter") is True:
         ids += start_newsletter_optin(session, settings, contact, origin, frequency=None, interests=[])

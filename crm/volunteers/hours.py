@@ -8,7 +8,7 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import String, cast, func, select, update
 from sqlmodel import Session
 
 from crm.config import Settings
@@ -77,6 +77,21 @@ def review(session: Session, hours_id: int, data: Any, actor: str) -> VolunteerH
     session.add(row)
     session.flush()
     return row
+
+
+def review_many(session: Session, hours_ids: list[int], status: str, actor: str) -> int:
+    """Approve or reject many pending records in one UPDATE; records already reviewed keep their state.
+
+    Returns how many changed, so a double submit of the same queue changes nothing the second time.
+    """
+    if status not in (HoursStatus.approved, HoursStatus.rejected):
+        raise Invalid.field("status", "must be approved or rejected")
+    if not hours_ids:
+        raise Invalid.field("hours", "choose at least one hours record")
+    result = session.execute(update(VolunteerHours)
+                             .where(VolunteerHours.id.in_(hours_ids), VolunteerHours.status == HoursStatus.pending)
+                             .values(status=status, reviewed_by=actor))
+    return int(result.rowcount or 0)
 
 
 def search(session: Session, status: str | None, volunteer_id: int | None = None, limit: int = 500

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, func, select
 from sqlmodel import Session
 
 from crm.config import Settings
@@ -316,10 +316,8 @@ def _day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
 
 
-def search(session: Session, f: VolunteerFilters, after_id: int | None, limit: int
-           ) -> tuple[list[tuple[Volunteer, Contact]], bool]:
-    """Newest first by id (keyset paging); returns (page, has_more)."""
-    stmt = select(Volunteer, Contact).join(Contact, Contact.id == Volunteer.contact_id)
+def _filtered(stmt: Any, f: VolunteerFilters) -> Any:
+    """`stmt` (over Volunteer joined to Contact) narrowed by every filter that is set."""
     if f.area:
         stmt = stmt.where(exists().where(VolunteerArea.volunteer_id == Volunteer.id, VolunteerArea.area == f.area))
     if f.availability:
@@ -338,4 +336,20 @@ def search(session: Session, f: VolunteerFilters, after_id: int | None, limit: i
     if f.never_contacted is not None:
         stmt = stmt.where(Volunteer.last_contacted_at.is_(None) if f.never_contacted
                           else Volunteer.last_contacted_at.is_not(None))
+    return stmt
+
+
+def search(session: Session, f: VolunteerFilters, after_id: int | None, limit: int
+           ) -> tuple[list[tuple[Volunteer, Contact]], bool]:
+    """Newest first by id (keyset paging); returns (page, has_more)."""
+    stmt = _filtered(select(Volunteer, Contact).join(Contact, Contact.id == Volunteer.contact_id), f)
     return keyset_page(session, stmt, Volunteer.id, after_id, limit, tuples=True)
+
+
+def status_counts(session: Session, f: VolunteerFilters) -> dict[str, int]:
+    """How many volunteers each status holds under every filter but the status: one grouped query."""
+    rest = replace(f, status=None)
+    stmt = _filtered(select(Volunteer.status, func.count()).select_from(Volunteer)
+                     .join(Contact, Contact.id == Volunteer.contact_id), rest).group_by(Volunteer.status)
+    found = dict(session.execute(stmt).tuples().all())
+    return {s: int(found.get(s, 0)) for s in STATUSES}
