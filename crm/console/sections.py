@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from litestar import Controller
 
-from crm.console.auth_routes import SignInController
+from crm.console.auth_routes import AccountController, InvitationController, SignInController
 from crm.console.coming_routes import ComingController
 from crm.console.contacts_routes import ContactsPages, DashboardController
 
 CONTROLLERS: list[type[Controller]] = [
     SignInController,
+    InvitationController,
+    AccountController,
     DashboardController,
     ContactsPages,
     ComingController,
