@@ -35,9 +35,9 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_staff_create(args: argparse.Namespace, settings: Settings) -> int:
+    from crm.console.invites import send_invitation
     from crm.db import session_scope
     from crm.errors import DomainError
-    from crm.console.invites import send_invitation
     from crm.staff.service import create_staff
 
     try:

@@ -7,6 +7,7 @@ from litestar import Controller
 from crm.console.auth_routes import AccountController, InvitationController, SignInController
 from crm.console.coming_routes import ComingController
 from crm.console.contacts_routes import ContactsPages, DashboardController
+from crm.console.staff_routes import StaffPages
 
 CONTROLLERS: list[type[Controller]] = [
     SignInController,
@@ -14,5 +15,6 @@ CONTROLLERS: list[type[Controller]] = [
     AccountController,
     DashboardController,
     ContactsPages,
+    StaffPages,
     ComingController,
 ]

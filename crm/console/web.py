@@ -66,9 +66,8 @@ def session_store(connection: ASGIConnection[Any, Any, Any, Any]) -> sessions.Da
 
 
 def signed_in(connection: ASGIConnection[Any, Any, Any, Any]) -> sessions.SignedIn | None:
-    cached = connection.scope.get("crm_console")  # type: ignore[typeddict-item]
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
+    if "crm_console" in connection.scope:  # looked up once per request, signed in or not
+        return connection.scope["crm_console"]  # type: ignore[typeddict-item,no-any-return]
     settings = settings_of(connection)
     with session_scope(settings) as session:
         found = session_store(connection).resume(session, connection.cookies.get(SESSION_COOKIE),
@@ -106,6 +105,9 @@ def _needs(role: StaffRole):  # type: ignore[no-untyped-def]
             raise NotAuthorizedException("sign in first")
         if not has_role(who.staff, role):
             raise PermissionDeniedException(f"this page needs the {role.value} role")
+        if connection.query_params.get(RESTORE):
+            # Taken here, before the handler opens its own database session (SQLite allows one writer).
+            connection.scope["crm_restored"] = _restored(connection)  # type: ignore[typeddict-unknown-key]
 
     guard.__name__ = f"console_{role.value}"
     return guard
@@ -126,18 +128,18 @@ def secure(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
     return settings_of(connection).public_base_url.lower().startswith("https://")
 
 
-def _restored(request: Request[Any, Any, Any]) -> tuple[str, dict[str, list[str]]] | None:
-    key = request.query_params.get(RESTORE)
+def _restored(connection: ASGIConnection[Any, Any, Any, Any]) -> tuple[str, dict[str, list[str]]] | None:
+    key = connection.query_params.get(RESTORE)
     if not key:
         return None
-    with session_scope(settings_of(request)) as session:
+    with session_scope(settings_of(connection)) as session:
         row = stash.take(session, key)
         return (row.path, dict(row.fields)) if row is not None else None
 
 
 def page(request: Request[Any, Any, Any], template: str, status_code: int = 200, **context: Any) -> Response[str]:
     who = signed_in(request)
-    restored = _restored(request) if who is not None else None
+    restored = request.scope.get("crm_restored") if who is not None else None  # type: ignore[typeddict-item]
     context.setdefault("title", "Staff console")
     html = render(template, {
         "who": who, "nav": navigation.links_for(who.staff) if who else [], "current": request.url.path,
@@ -212,10 +214,17 @@ def _any_error(request: Request[Any, Any, Any], exc: Exception) -> Response[str]
                       "Try again in a minute, or go back.")
 
 
+def _who_first(request: Request[Any, Any, Any]) -> None:
+    # Before the handler opens its own database session: page() then never needs a second one
+    # (SQLite allows one writer, and every transaction there is BEGIN IMMEDIATE).
+    signed_in(request)
+
+
 class ConsoleSection(Controller):
     """Base of every console controller: under /staff, not in the API docs, errors as pages."""
 
     path = navigation.PREFIX
     include_in_schema = False
+    before_request = _who_first
     exception_handlers = {NotAuthorizedException: _to_login, PermissionDeniedException: _refused,
                           NotFound: _not_found, DomainError: _domain_error, Exception: _any_error}

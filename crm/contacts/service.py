@@ -452,22 +452,48 @@ class ContactFilters:
     status: str | None = None
     role: str | None = None
     tag: str | None = None
+    on_list: str | None = None  # confirmed on this list
+
+
+def search_text() -> Any:
+    """What `q` is matched against: one expression, so PostgreSQL answers it from one trigram index.
+
+    The literals are rendered inline (never bound), so the expression is word for word the one
+    migration 0008 indexes (`ix_contact_search_trgm`, gin_trgm_ops) and the planner can use it.
+    """
+    from sqlalchemy import func, literal_column
+
+    space = literal_column("' '")
+    return func.lower(func.coalesce(Contact.email_key, literal_column("''")).op("||")(space)
+                      .op("||")(Contact.first_name).op("||")(space).op("||")(Contact.last_name)
+                      .op("||")(space).op("||")(Contact.postal_code))
+
+
+def _text_condition(q: str) -> Any:
+    q = q.strip().lower()
+    if "@" in q and " " not in q:
+        try:
+            # A whole address is the unique index's question, not a substring scan.
+            return Contact.email_key == normalize_email(q).key
+        except Invalid:
+            pass
+    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return search_text().like(f"%{escaped}%", escape="\\")
 
 
 def search(session: Session, filters: ContactFilters, after_id: int | None, limit: int) -> tuple[list[Contact], bool]:
     """Contacts newest-first by id (keyset paging); returns (page, has_more)."""
-    from sqlalchemy import func, or_
-
     stmt = select(Contact).where(Contact.status != ContactStatus.erased)
     if filters.q:
-        like = f"%{filters.q.strip().lower()}%"
-        stmt = stmt.where(or_(Contact.email_key.like(like), func.lower(Contact.first_name).like(like),
-                              func.lower(Contact.last_name).like(like), Contact.postal_code.like(like)))
+        stmt = stmt.where(_text_condition(filters.q))
     if filters.interest:
         stmt = stmt.where(exists().where(ContactInterest.contact_id == Contact.id,
                                          ContactInterest.interest_key == filters.interest))
     if filters.tag:
         stmt = stmt.where(exists().where(ContactTag.contact_id == Contact.id, ContactTag.tag == filters.tag))
+    if filters.on_list:
+        stmt = stmt.where(exists().where(Subscription.contact_id == Contact.id, Subscription.list == filters.on_list,
+                                         Subscription.state == SubscriptionState.confirmed))
     if filters.status:
         stmt = stmt.where(Contact.status == filters.status)
     if filters.role:
