@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import logging
 import os
 import sys
 import tempfile
@@ -65,8 +66,14 @@ def _seed_statements() -> list[str]:
 SEARCHES: list[tuple[str, dict[str, str], contacts.ContactFilters]] = [
     ("newest contacts, no filter", {}, contacts.ContactFilters()),
     ("one whole address", {"q": "p424242@example.org"}, contacts.ContactFilters(q="p424242@example.org")),
-    ("rare substring (last9999..)", {"q": "last99999"}, contacts.ContactFilters(q="last99999")),
-    ("common substring (first1..)", {"q": "first1"}, contacts.ContactFilters(q="first1")),
+    ("rare substring (last99999)", {"q": "last99999"}, contacts.ContactFilters(q="last99999")),
+    ("text everyone has (example.org)", {"q": "example.org"}, contacts.ContactFilters(q="example.org")),
+    ("substring spread over all (777)", {"q": "777"}, contacts.ContactFilters(q="777")),
+    # Worst case, and an artefact of generated data: 11 % match, all among the oldest contacts, and
+    # three of its four trigrams ("fir", "irs", "rst") are in every row, so the index narrows nothing.
+    ("worst: old-only, trigrams everywhere (first1)", {"q": "first1"}, contacts.ContactFilters(q="first1")),
+    ("substring + tag (first1, board-member)", {"q": "first1", "tag": "board-member"},
+     contacts.ContactFilters(q="first1", tag="board-member")),
     ("interest + role + list", {"interest": "tobacco-cessation", "role": "caregiver", "list": "newsletter"},
      contacts.ContactFilters(interest="tobacco-cessation", role="caregiver", on_list="newsletter")),
     ("rare tag (board-member)", {"tag": "board-member"}, contacts.ContactFilters(tag="board-member")),
@@ -164,7 +171,7 @@ def segment_live_count_figures(client: Any, settings: Any, repeat: int) -> list[
 def _row(name: str, page_s: float, direct_s: float) -> bool:
     ratio = page_s / direct_s if direct_s else float("inf")
     ok = page_s * 1000 < GOAL_MS and ratio <= GOAL_RATIO
-    print(f"{name:<44} {page_s * 1000:>8.1f}ms {direct_s * 1000:>8.1f}ms {ratio:>5.2f}x{'' if ok else '  <- over goal'}")
+    print(f"{name:<58} {page_s * 1000:>8.1f}ms {direct_s * 1000:>8.1f}ms {ratio:>5.2f}x{'' if ok else '  <- over goal'}")
     return ok
 
 
@@ -176,6 +183,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="reuse the generated database if it has the size asked")
     args = parser.parse_args()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the TestClient logs every request otherwise
 
     server = make_url(args.url).set(drivername="postgresql+psycopg")
     url = server.set(database=DB_NAME).render_as_string(hide_password=False)
@@ -194,7 +202,7 @@ def main() -> int:
     print("baseline: the same service calls and SQL without HTTP, session lookup or rendering\n")
     client = _signed_in_client(settings)
     failures, checked = 0, 0
-    print(f"{'page':<44} {'page':>10} {'queries':>10} {'ratio':>6}")
+    print(f"{'page':<58} {'page':>10} {'queries':>10} {'ratio':>6}")
     for name, params, filters in SEARCHES:
         page_s = best_of(lambda p=params: client.get("/staff/contacts", params=p).raise_for_status(), args.repeat)
         direct_s = best_of(_direct_search(settings, filters), args.repeat)

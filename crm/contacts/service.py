@@ -469,23 +469,44 @@ def search_text() -> Any:
                       .op("||")(space).op("||")(Contact.postal_code))
 
 
-def _text_condition(q: str) -> Any:
+def _exact_address(q: str) -> Any | None:
     q = q.strip().lower()
     if "@" in q and " " not in q:
         try:
-            # A whole address is the unique index's question, not a substring scan.
             return Contact.email_key == normalize_email(q).key
         except Invalid:
-            pass
-    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return search_text().like(f"%{escaped}%", escape="\\")
+            return None
+    return None
 
 
-def search(session: Session, filters: ContactFilters, after_id: int | None, limit: int) -> tuple[list[Contact], bool]:
-    """Contacts newest-first by id (keyset paging); returns (page, has_more)."""
+def _text_condition(q: str, *, indexed: bool = True) -> Any:
+    """A whole address is the unique index's question; anything else a substring of search_text().
+
+    `indexed=False` appends '' to the expression so PostgreSQL cannot pick the trigram index: for
+    the newest rows, reading them in id order and stopping at a page is cheaper than the index
+    whenever the text is common ("first1" matches a tenth of everyone).
+    """
+    exact = _exact_address(q)
+    if exact is not None:
+        return exact
+    escaped = q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    from sqlalchemy import literal_column
+
+    expression = search_text() if indexed else search_text().op("||")(literal_column("''"))
+    return expression.like(f"%{escaped}%", escape="\\")
+
+
+# A substring search looks at the newest RECENT_WINDOW contacts in id order first; only when those
+# hold less than a page does it go to the trigram index for the older ones. A common text is
+# answered from the newest rows, a rare one from the index, where it is cheap; neither reads the
+# whole table (the planner, left alone, sends "first1" through the index and reads a tenth of it).
+RECENT_WINDOW = 20_000
+
+
+def _filtered(filters: ContactFilters, *, indexed: bool = True) -> Any:
     stmt = select(Contact).where(Contact.status != ContactStatus.erased)
     if filters.q:
-        stmt = stmt.where(_text_condition(filters.q))
+        stmt = stmt.where(_text_condition(filters.q, indexed=indexed))
     if filters.interest:
         stmt = stmt.where(exists().where(ContactInterest.contact_id == Contact.id,
                                          ContactInterest.interest_key == filters.interest))
@@ -498,4 +519,22 @@ def search(session: Session, filters: ContactFilters, after_id: int | None, limi
         stmt = stmt.where(Contact.status == filters.status)
     if filters.role:
         stmt = stmt.where(Contact.role == filters.role)
-    return keyset_page(session, stmt, Contact.id, after_id, limit)
+    return stmt
+
+
+def search(session: Session, filters: ContactFilters, after_id: int | None, limit: int) -> tuple[list[Contact], bool]:
+    """Contacts newest-first by id (keyset paging); returns (page, has_more)."""
+    if not filters.q or _exact_address(filters.q) is not None:
+        # No substring: the planner picks well between id order and the filters' own indexes.
+        return keyset_page(session, _filtered(filters), Contact.id, after_id, limit)
+    window = select(Contact.id).order_by(Contact.id.desc()).offset(RECENT_WINDOW - 1).limit(1)
+    threshold = session.scalar(window.where(Contact.id < after_id) if after_id is not None else window)
+    if threshold is None:  # fewer contacts left than the window: one query is cheapest
+        return keyset_page(session, _filtered(filters), Contact.id, after_id, limit)
+    recent, more = keyset_page(session, _filtered(filters, indexed=False).where(Contact.id >= threshold),
+                               Contact.id, after_id, limit)
+    if more:
+        return recent, True
+    older, more = keyset_page(session, _filtered(filters).where(Contact.id < threshold), Contact.id, None,
+                              limit - len(recent))
+    return recent + older, more
