@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
@@ -219,6 +221,17 @@ def _invite_gone(request: Request[Any, Any, Any]) -> Response[str]:
                         "Ask an admin to send you a new invitation.")
 
 
+@contextmanager
+def _my_row(request: Request[Any, Any, Any]) -> Iterator[tuple[Any, Staff]]:
+    """The signed-in member's own row, in a unit of work."""
+    who = signed_in(request)
+    assert who is not None
+    with session_scope(settings_of(request)) as session:
+        staff = session.get(Staff, who.staff.id)
+        assert staff is not None
+        yield session, staff
+
+
 class AccountController(ConsoleSection):
     """The signed-in member's own settings: the second factor, and signing out everywhere."""
 
@@ -227,35 +240,22 @@ class AccountController(ConsoleSection):
         return self._page(request)
 
     def _page(self, request: Request[Any, Any, Any], status_code: int = 200, **extra: Any) -> Response[str]:
-        who = signed_in(request)
-        assert who is not None
-        with session_scope(settings_of(request)) as session:
-            staff = session.get(Staff, who.staff.id)
-            assert staff is not None
-            required = totp.required_for(session, staff)
+        with _my_row(request) as (session, staff):
             return page(request, "account.html", status_code=status_code, title="Your account", staff=staff,
-                        required=required, enrolling=extra.pop("enrolling", False),
+                        required=totp.required_for(session, staff), enrolling=extra.pop("enrolling", False),
                         uri=totp.uri(staff) if staff.totp_secret else "", **{"error": None, "notice": None, **extra})
 
     @post("/account/two-step/start", guards=[console_viewer], sync_to_thread=True)
     def start_two_step(self, request: Request[Any, Any, Any], data: Form) -> Response[str]:
         check_csrf(request, data)
-        who = signed_in(request)
-        assert who is not None
-        with session_scope(settings_of(request)) as session:
-            staff = session.get(Staff, who.staff.id)
-            assert staff is not None
+        with _my_row(request) as (session, staff):
             totp.begin_enrolment(session, staff)
         return self._page(request, enrolling=True)
 
     @post("/account/two-step/confirm", guards=[console_viewer], sync_to_thread=True)
     def confirm_two_step(self, request: Request[Any, Any, Any], data: Form) -> Response[str]:
         check_csrf(request, data)
-        who = signed_in(request)
-        assert who is not None
-        with session_scope(settings_of(request)) as session:
-            staff = session.get(Staff, who.staff.id)
-            assert staff is not None
+        with _my_row(request) as (session, staff):
             ok = totp.confirm_enrolment(session, staff, data.get("code", ""))
         if not ok:
             return self._page(request, status_code=400, enrolling=True,
@@ -265,11 +265,7 @@ class AccountController(ConsoleSection):
     @post("/account/two-step/remove", guards=[console_viewer], sync_to_thread=True)
     def remove_two_step(self, request: Request[Any, Any, Any], data: Form) -> Response[str]:
         check_csrf(request, data)
-        who = signed_in(request)
-        assert who is not None
-        with session_scope(settings_of(request)) as session:
-            staff = session.get(Staff, who.staff.id)
-            assert staff is not None
+        with _my_row(request) as (session, staff):
             if totp.required_for(session, staff):
                 raise PermissionDeniedException("two-step sign-in is required for you; an admin can change that")
             totp.remove(session, staff)
@@ -278,10 +274,9 @@ class AccountController(ConsoleSection):
     @post("/account/sign-out-everywhere", guards=[console_viewer], sync_to_thread=True)
     def sign_out_everywhere(self, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
         check_csrf(request, data)
-        who = signed_in(request)
-        assert who is not None and who.staff.id is not None
-        with session_scope(settings_of(request)) as session:
-            session_store(request).end_all(session, who.staff.id)
+        with _my_row(request) as (session, staff):
+            assert staff.id is not None
+            session_store(request).end_all(session, staff.id)
         response = Redirect(navigation.LOGIN, status_code=303)
         response.delete_cookie(SESSION_COOKIE, path=navigation.PREFIX)
         return response
