@@ -38,6 +38,9 @@ class Staff(SQLModel, table=True):
     totp_last_step: int | None = None
     # The open invitation's nonce: the link carries it, setting a password clears it (single use).
     invite_nonce: str | None = Field(default=None, max_length=64)
+    # Bumped by sessions.end_all (sign out everywhere, deactivation): a session started under an
+    # earlier value is over, wherever it is held (Redis keys are not all reachable from every caller).
+    session_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class StaffSession(SQLModel, table=True):

@@ -10,7 +10,7 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
 from crm.db import utcnow
@@ -64,6 +64,8 @@ def end(session: Session, token: str | None) -> None:
 
 def end_all(session: Session, staff_id: int) -> None:
     session.execute(delete(StaffSession).where(StaffSession.staff_id == staff_id))
+    # Sessions held elsewhere (Redis) carry the epoch they started under; this ends them too.
+    session.execute(update(Staff).where(Staff.id == staff_id).values(session_epoch=Staff.session_epoch + 1))
 
 
 # --- where sessions live: the database, or Redis when CRM_REDIS_URL is set ---------------------
@@ -114,7 +116,8 @@ class RedisSessions:
         ttl = max(60, int(idle_hours * 3600))
         seen = (now or utcnow()).timestamp()
         pipe = self.client.pipeline()
-        pipe.hset(self._key(token), mapping={"staff_id": staff.id, "csrf": secrets.token_urlsafe(32), "seen": seen})
+        pipe.hset(self._key(token), mapping={"staff_id": staff.id, "csrf": secrets.token_urlsafe(32), "seen": seen,
+                                             "epoch": staff.session_epoch})
         pipe.expire(self._key(token), ttl)
         pipe.sadd(self._index(staff.id), self._key(token))
         pipe.expire(self._index(staff.id), ttl * 4)
@@ -131,7 +134,8 @@ class RedisSessions:
             return None
         now_ts = (now or utcnow()).timestamp()
         staff = session.get(Staff, int(row["staff_id"]))
-        if staff is None or not staff.active or now_ts - float(row["seen"]) > idle_hours * 3600:
+        if staff is None or not staff.active or int(row.get("epoch", -1)) != staff.session_epoch \
+                or now_ts - float(row["seen"]) > idle_hours * 3600:
             self.client.delete(key)
             return None
         if now_ts - float(row["seen"]) > TOUCH_EVERY.total_seconds():

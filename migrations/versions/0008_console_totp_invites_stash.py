@@ -22,6 +22,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("totp_enabled", sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column("totp_last_step", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("invite_nonce", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
+        batch_op.add_column(sa.Column("session_epoch", sa.Integer(), nullable=False, server_default="0"))
     op.create_table(
         "console_setting",
         sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -66,6 +67,7 @@ def downgrade() -> None:
     op.drop_table("staff_form_stash")
     op.drop_table("console_setting")
     with op.batch_alter_table("staff") as batch_op:
+        batch_op.drop_column("session_epoch")
         batch_op.drop_column("invite_nonce")
         batch_op.drop_column("totp_last_step")
         batch_op.drop_column("totp_enabled")

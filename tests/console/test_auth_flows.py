@@ -20,7 +20,7 @@ from sqlalchemy import text
 from crm.console.invites import send_invitation
 from crm.console.web import ConsoleSection
 from crm.db import session_scope
-from crm.staff import totp
+from crm.staff import management, totp
 from crm.staff.models import Staff
 from crm.staff.service import create_staff
 from tests.console.helpers import PASSWORD, csrf_of, make_member, sign_in
@@ -240,6 +240,15 @@ def test_sessions_live_in_redis_when_configured(settings, published, redis_url):
         page = one.get("/staff/")
         one.post("/staff/logout", data={"csrf_token": csrf_of(page.text)})
         assert two.get("/staff/", follow_redirects=False).status_code == 303
+        # Deactivated by a path that never sees Redis (the API, the CLI): the session ends and stays ended.
+        sign_in(one, "ed@staff.example.org")
+        assert one.get("/staff/").status_code == 200
+        make_member(with_redis, "boss@staff.example.org", "admin")
+        with session_scope(with_redis) as s:
+            management.deactivate(s, management.find_staff(s, "ed@staff.example.org"))
+        with session_scope(with_redis) as s:
+            management.reactivate(s, management.find_staff(s, "ed@staff.example.org"))
+        assert one.get("/staff/", follow_redirects=False).status_code == 303
 
 
 @pytest.mark.parametrize("code", ["12345", "abcdef", ""])
