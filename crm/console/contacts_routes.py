@@ -141,7 +141,9 @@ class ContactsPages(ConsoleSection):
     @get("/contacts/export.csv", guards=[console_viewer], sync_to_thread=True)
     def export_csv(self, request: Request[Any, Any, Any], segment_id: str | None = None) -> Stream:
         """The API's CSV export (formula-safe, streamed, audited as contacts.export_csv)."""
-        chosen = int(segment_id) if segment_id and segment_id.isdigit() else None
+        if segment_id and not segment_id.isdigit():
+            raise Invalid.field("segment_id", "choose a segment from the list")  # never "everyone" by mistake
+        chosen = int(segment_id) if segment_id else None
         with session_scope(settings_of(request)) as session:
             audit_id = export.start(session, chosen, _me(request))
         name = f"segment-{chosen}" if chosen is not None else "contacts"

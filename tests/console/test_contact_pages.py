@@ -159,3 +159,4 @@ def test_data_subject_export_and_segment_csv_are_downloads_and_audited(settings,
     exports = _audit(settings, "contacts.export_csv")
     assert exports[0].rows == 1 and exports[0].staff_email == "val@staff.example.org"
     assert client.get("/staff/contacts/export.csv", params={"segment_id": 999999}).status_code == 404
+    assert client.get("/staff/contacts/export.csv", params={"segment_id": "abc"}).status_code == 400
