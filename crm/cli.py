@@ -35,6 +35,7 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_staff_create(args: argparse.Namespace, settings: Settings) -> int:
+    from crm.console.invites import send_invitation
     from crm.db import session_scope
     from crm.errors import DomainError
     from crm.staff.service import create_staff
@@ -43,10 +44,13 @@ def cmd_staff_create(args: argparse.Namespace, settings: Settings) -> int:
         with session_scope(settings) as session:
             staff, token = create_staff(session, args.email, args.role)
             email, role = staff.email, staff.role
+            # Same transaction: the member and their invitation email exist together or not at all.
+            send_invitation(session, settings, staff, invited_by="An administrator")
     except DomainError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
-    print(f"created {role} {email}; the token is shown only now:")
+    print(f"created {role} {email} and emailed them an invitation to set a console password")
+    print("their API token is shown only now:")
     print(token)
     return 0
 

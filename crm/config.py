@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     digest_hour: int = Field(9, ge=0, le=23)
     donation_overdue_hours: int = Field(48, ge=1)
     staff_session_hours: float = Field(8.0, gt=0)  # console sessions end after this long without a request
+    staff_invite_days: int = Field(7, ge=1)  # a console invitation's set-password link stays valid this long
     donation_summary_hour: int = Field(8, ge=0, le=23)  # the daily overdue-inquiries email, local time
     soft_bounce_threshold: int = Field(3, ge=1)
     send_batch_size: int = Field(200, ge=1, le=5000)

@@ -17,6 +17,7 @@ def lifetime_seconds(settings: Settings, purpose: str) -> int:
         "confirm": settings.confirm_token_days,
         "preferences": settings.preferences_token_days,
         "unsubscribe": settings.unsubscribe_token_days,
+        "staff-invite": settings.staff_invite_days,
     }.get(purpose, settings.unsubscribe_token_days)  # click, open, respond: as long as the email lives
     return days * DAY
 

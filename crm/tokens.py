@@ -17,8 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-Purpose = Literal["confirm", "preferences", "unsubscribe", "click", "open", "respond", "volunteer"]
-PURPOSES: tuple[str, ...] = ("confirm", "preferences", "unsubscribe", "click", "open", "respond", "volunteer")
+# staff-invite: a console invitation (the id is a staff member's); staff-login: the few minutes between a
+# right password and the second factor.
+Purpose = Literal["confirm", "preferences", "unsubscribe", "click", "open", "respond", "volunteer", "staff-invite",
+                  "staff-login"]
+PURPOSES: tuple[str, ...] = ("confirm", "preferences", "unsubscribe", "click", "open", "respond", "volunteer",
+                             "staff-invite", "staff-login")
 
 
 class TokenError(Exception):

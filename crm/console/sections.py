@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from litestar import Controller
 
-from crm.console.auth_routes import SignInController
+from crm.console.auth_routes import AccountController, InvitationController, SignInController
 from crm.console.campaigns_routes import CampaignPages
 from crm.console.coming_routes import ComingController
 from crm.console.contacts_routes import ContactsPages, DashboardController
 from crm.console.content_routes import ContentPages, TemplatePages
 from crm.console.segments_routes import SegmentPages
+from crm.console.staff_routes import StaffPages
 from crm.console.volunteer_routes import HoursPages, OpportunityPages, ShiftPages, VolunteerPages
 
 CONTROLLERS: list[type[Controller]] = [
     SignInController,
+    InvitationController,
+    AccountController,
     DashboardController,
     ContactsPages,
     CampaignPages,
@@ -21,5 +24,6 @@ CONTROLLERS: list[type[Controller]] = [
     TemplatePages,
     ContentPages,
     VolunteerPages, OpportunityPages, ShiftPages, HoursPages,
+    StaffPages,
     ComingController,
 ]

@@ -31,6 +31,16 @@ class Staff(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     # argon2id (crm.staff.passwords); None until the member sets a password, so no console sign-in.
     password_hash: str | None = Field(default=None, max_length=200)
+    # TOTP (crm.staff.totp): the base32 secret, set when enrolment starts and trusted once a code
+    # from it was typed (totp_enabled); the last accepted time step, so one code signs in once.
+    totp_secret: str | None = Field(default=None, max_length=64)
+    totp_enabled: bool = False
+    totp_last_step: int | None = None
+    # The open invitation's nonce: the link carries it, setting a password clears it (single use).
+    invite_nonce: str | None = Field(default=None, max_length=64)
+    # Bumped by sessions.end_all (sign out everywhere, deactivation): a session started under an
+    # earlier value is over, wherever it is held (Redis keys are not all reachable from every caller).
+    session_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class StaffSession(SQLModel, table=True):
@@ -43,6 +53,25 @@ class StaffSession(SQLModel, table=True):
     csrf_token: str = Field(max_length=64)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_seen_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ConsoleSetting(SQLModel, table=True):
+    """Console-wide settings admins change in the browser (e.g. who must use a second factor)."""
+
+    __tablename__ = "console_setting"
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=200)
+
+
+class FormStash(SQLModel, table=True):
+    """What a form carried when its session had expired, kept until the person signs in again."""
+
+    __tablename__ = "staff_form_stash"
+    id: int | None = Field(default=None, primary_key=True)
+    key_hash: str = Field(max_length=64, unique=True)
+    path: str = Field(max_length=500)
+    fields: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 
 class StaffLoginFailure(SQLModel, table=True):
