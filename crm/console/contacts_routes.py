@@ -1,4 +1,4 @@
-"""The dashboard and the contacts pages."""
+"""The contacts pages."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import Request, Response, get
 
-from crm.console import dashboard, profile
+from crm.console import profile
 from crm.console.web import PAGE_SIZE, ConsoleSection, console_viewer, page
 from crm.contacts import service as contacts
 from crm.contacts.models import ContactStatus
@@ -14,14 +14,6 @@ from crm.contacts.schemas import contacts_public
 from crm.db import session_scope
 from crm.errors import Invalid
 from crm.http import decode_id_cursor, encode_cursor, settings_of
-
-
-class DashboardController(ConsoleSection):
-    @get("/", guards=[console_viewer], sync_to_thread=True)
-    def home(self, request: Request[Any, Any, Any]) -> Response[str]:
-        with session_scope(settings_of(request)) as session:
-            counts = dashboard.counts(session)
-        return page(request, "dashboard.html", title="Dashboard", counts=counts)
 
 
 class ContactsPages(ConsoleSection):
