@@ -225,6 +225,15 @@ def inquiry_dict(settings: Settings, inq: DonationInquiry, contact: Contact | No
     }
 
 
+def console_links(settings: Settings, inquiry_id: int | None = None) -> dict[str, str]:
+    """Where staff emails about inquiries point: the console's pages (sign-in first if needed)."""
+    base = f"{settings.public_base_url}/staff/donations"
+    links = {"queue": f"{base}?status=new", "overdue": f"{base}?overdue=1"}
+    if inquiry_id is not None:
+        links["inquiry"] = f"{base}/{inquiry_id}"
+    return links
+
+
 def queue_overdue_summary(session: Session, settings: Settings, *, limit: int = 200) -> int | None:
     """Tell donor services what is waiting too long: one email a day at most (dedupe key per date).
 
@@ -237,8 +246,9 @@ def queue_overdue_summary(session: Session, settings: Settings, *, limit: int = 
     rows = session.scalars(select(DonationInquiry).where(overdue_condition(settings, now))
                            .order_by(DonationInquiry.created_at, DonationInquiry.id).limit(limit))
     items = [{"id": i.id, "type": i.inquiry_type, "status": i.status, "assigned_to": i.assigned_to or "",
-              "age_hours": int((now - i.created_at).total_seconds() // 3600)} for i in rows]
+              "age_hours": int((now - i.created_at).total_seconds() // 3600),
+              "url": console_links(settings, i.id)["inquiry"]} for i in rows]
     ctx = {"date": now.date().isoformat(), "total": total, "items": items, "more": max(0, total - len(items)),
-           "hours": settings.donation_overdue_hours}
+           "hours": settings.donation_overdue_hours, "console": console_links(settings)}
     return outbox.queue(session, "donation-overdue-summary", settings.notify_donations, ctx,
                         dedupe_key=f"donation-overdue-summary:{now.date().isoformat()}")

@@ -222,3 +222,26 @@ def test_an_erased_address_shows_no_remove_and_a_forced_removal_is_refused(setti
     forced = client.post("/staff/suppressions/remove", data={"csrf_token": token, "email": "gone@example.org",
                                                              "reason": "try"})
     assert forced.status_code == 409 and "cannot be removed" in forced.text
+
+
+# --- links in staff emails ------------------------------------------------------------------------
+
+
+def test_donation_notice_and_overdue_summary_link_to_the_console(settings, client, sent):
+    from crm.donations import service as donations
+    from tests.helpers import html_of, links_in
+
+    inquiry = _inquiry(settings, client)
+    with session_scope(settings) as s:
+        s.get(DonationInquiry, inquiry).created_at = utcnow() - dt.timedelta(hours=settings.donation_overdue_hours + 1)
+    with session_scope(settings) as s:
+        donations.queue_overdue_summary(s, settings)
+    staff_mail = to(sent(), settings.notify_donations)
+    assert len(staff_mail) == 2
+    base = settings.public_base_url
+    links = {link for m in staff_mail for link in links_in(m)}
+    assert f"{base}/staff/donations/{inquiry}" in links and f"{base}/staff/donations?overdue=1" in links
+    assert all("/api/v1/" not in text_of(m) + html_of(m) for m in staff_mail)
+    _as(settings, client, "editor")
+    for link in (f"/staff/donations/{inquiry}", "/staff/donations?overdue=1"):
+        assert client.get(link).status_code == 200
