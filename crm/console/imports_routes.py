@@ -7,10 +7,10 @@ import io
 from typing import Any
 
 import anyio
-from sqlalchemy import select
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.response import Redirect
+from sqlalchemy import select
 
 from crm import queue
 from crm.console import ops_format
@@ -78,7 +78,8 @@ class ImportsPages(ConsoleSection):
         try:
             job_id = await anyio.to_thread.run_sync(_store, request, upload)
         except Invalid as exc:
-            return await anyio.to_thread.run_sync(lambda: _list(request, 400, exc.message))
+            message = exc.message
+            return await anyio.to_thread.run_sync(lambda: _list(request, 400, message))
         return Redirect(f"{BASE}/{job_id}", status_code=303)
 
     @get("/imports/{job_id:int}", guards=[console_viewer], sync_to_thread=True)

@@ -11,7 +11,7 @@ from litestar.response import Redirect
 from crm.console import ops_format
 from crm.console.web import PAGE_SIZE, ConsoleSection, Form, check_csrf, console_admin, page, signed_in
 from crm.contacts import suppressions
-from crm.contacts.suppression_routes import decode_suppression_cursor, encode_suppression_cursor
+from crm.contacts.suppression_schemas import decode_suppression_cursor, encode_suppression_cursor
 from crm.db import session_scope
 from crm.errors import Conflict, Invalid, NotFound
 from crm.http import settings_of

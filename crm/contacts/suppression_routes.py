@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import Parameter
 
 from crm.contacts import suppressions
-from crm.contacts.suppression_schemas import SuppressionAdd, SuppressionPage, SuppressionPublic, suppression_public
-from crm.errors import Invalid
-from crm.http import current_staff, db, decode_cursor, encode_cursor, requires_admin
-
-
-def decode_suppression_cursor(cursor: str | None) -> suppressions.Cursor | None:
-    raw = decode_cursor(cursor)
-    if raw is None:
-        return None
-    try:
-        at, h = raw
-        return dt.datetime.fromisoformat(at), str(h)
-    except (TypeError, ValueError):
-        raise Invalid.field("cursor", "is not a cursor this API gave out") from None
-
-
-def encode_suppression_cursor(entries: list[suppressions.Entry], more: bool) -> str | None:
-    return encode_cursor([entries[-1].created_at.isoformat(), entries[-1].email_hash]) if more and entries else None
+from crm.contacts.suppression_schemas import (
+    SuppressionAdd,
+    SuppressionPage,
+    SuppressionPublic,
+    decode_suppression_cursor,
+    encode_suppression_cursor,
+    suppression_public,
+)
+from crm.http import current_staff, db, requires_admin
 
 
 class SuppressionController(Controller):

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import msgspec
 
+from crm.contacts import suppressions
 from crm.contacts.suppressions import Entry
+from crm.errors import Invalid
+from crm.http import decode_cursor, encode_cursor
 
 
 class SuppressionPublic(msgspec.Struct, kw_only=True):
@@ -31,3 +36,18 @@ class SuppressionAdd(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 def suppression_public(entry: Entry) -> SuppressionPublic:
     return SuppressionPublic(email=entry.email, reason=entry.reason, created_at=entry.created_at.isoformat(),
                              note=entry.note, added_by=entry.added_by)
+
+
+def decode_suppression_cursor(cursor: str | None) -> suppressions.Cursor | None:
+    raw = decode_cursor(cursor)
+    if raw is None:
+        return None
+    try:
+        at, h = raw
+        return dt.datetime.fromisoformat(at), str(h)
+    except (TypeError, ValueError):
+        raise Invalid.field("cursor", "is not a cursor this API gave out") from None
+
+
+def encode_suppression_cursor(entries: list[suppressions.Entry], more: bool) -> str | None:
+    return encode_cursor([entries[-1].created_at.isoformat(), entries[-1].email_hash]) if more and entries else None
