@@ -67,7 +67,7 @@ def search(session: Session, q: str | None, reason: str | None, after: Cursor | 
     stmt = _base()
     if reason:
         stmt = stmt.where(Suppression.reason == reason)
-    q = (q or "").strip().lower()
+    q = "".join(ch for ch in (q or "") if ch.isprintable()).strip().lower()[:320]
     if q:
         try:
             key = contacts.normalize_email(q).key

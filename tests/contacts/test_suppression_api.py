@@ -110,3 +110,22 @@ def test_in_the_openapi_document(client):
     assert {"get", "post"} <= set(ops["/api/v1/suppressions"]) and "delete" in ops["/api/v1/suppressions/{email}"]
     assert "SuppressionPublic" in doc["components"]["schemas"]
     assert "SuppressionAdd" in doc["components"]["schemas"]
+
+
+def test_fuzzed_suppression_requests_never_answer_5xx(app, staff_tokens):
+    import schemathesis
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as hsettings
+    from schemathesis.checks import not_a_server_error
+
+    headers = {"Authorization": f"Bearer {staff_tokens['admin']}"}
+    schema = schemathesis.openapi.from_asgi("/schema/openapi.json", app).include(tag=["suppressions"])
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) == 3
+    for operation in operations:
+        @given(case=operation.as_strategy())
+        @hsettings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        def fuzz(case: schemathesis.Case) -> None:
+            case.call_and_validate(headers=headers, checks=[not_a_server_error])
+
+        fuzz()
