@@ -129,3 +129,16 @@ def test_fuzzed_suppression_requests_never_answer_5xx(app, staff_tokens):
             case.call_and_validate(headers=headers, checks=[not_a_server_error])
 
         fuzz()
+
+
+def test_a_hand_added_address_is_kept_from_campaigns_until_removed(client, auth, settings):
+    with session_scope(settings) as s:
+        cid = make_contact(s, email="kim@example.org", lists={"newsletter": "confirmed"}).id
+    with session_scope(settings) as s:
+        assert contacts.is_mailable(s, cid, "newsletter")
+    assert client.post(API, json={"email": "kim@example.org"}, headers=auth("admin")).status_code == 201
+    with session_scope(settings) as s:
+        assert not contacts.is_mailable(s, cid, "newsletter")
+    assert client.delete(f"{API}/kim@example.org", params={"reason": "asked again"}, headers=auth("admin")).status_code == 204
+    with session_scope(settings) as s:
+        assert contacts.is_mailable(s, cid, "newsletter")
