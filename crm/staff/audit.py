@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 from sqlmodel import Session
 
 from crm.db import keyset_page
@@ -31,8 +31,8 @@ def search(session: Session, action: str | None, staff: str | None, after_id: in
 
 def actions(session: Session) -> list[str]:
     """Every action written so far, for a filter's choices."""
-    return sorted(session.scalars(select(distinct(AuditEvent.action))))
+    return sorted(session.scalars(select(AuditEvent.action).distinct()))
 
 
 def members(session: Session) -> list[str]:
-    return sorted(session.scalars(select(distinct(AuditEvent.staff_email))))
+    return sorted(session.scalars(select(AuditEvent.staff_email).distinct()))
