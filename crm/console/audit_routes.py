@@ -41,27 +41,36 @@ def _whose(session: Any, events: list[AuditEvent]) -> dict[str, tuple[int, str]]
             for i, f, last, e in rows}
 
 
+def _contact_target(session: Any, email: str) -> str:
+    """`contact:<id>` of the person with this address: the audit log names people by id."""
+    from crm.contacts import service as contacts
+
+    found = contacts.find_by_email(session, contacts.normalize_email(email, "Person"))
+    if found is None:
+        raise Invalid.field("Person", f"no contact has the address {email}")
+    return f"contact:{found.id}"
+
+
 class AuditPages(ConsoleSection):
     @get("/audit", guards=[console_admin], sync_to_thread=True)
-    def audit_log(self, request: Request[Any, Any, Any], action: str | None = None, staff: str | None = None,
-                  since: str | None = None, until: str | None = None, target: str | None = None,
-                  after: str | None = None) -> Response[str]:
-        error = ""
-        try:
-            start, end = _date(since, "From"), _date(until, "To")
-            after_id = decode_id_cursor(after)
-        except Invalid as exc:
-            start = end = after_id = None
-            error = exc.message
-        end = end + dt.timedelta(days=1) if end else None  # the To day is included
+    def audit_log(self, request: Request[Any, Any, Any], action: str = "", staff: str = "", since: str = "",
+                  until: str = "", target: str = "", person: str = "", after: str | None = None) -> Response[str]:
+        query = {"action": action, "staff": staff, "since": since, "until": until, "target": target.strip(),
+                 "person": person.strip()}
         with session_scope(settings_of(request)) as session:
-            rows, more = audit.search(session, action or None, staff or None, after_id, PAGE_SIZE, since=start,
-                                      until=end, target=(target or "").strip() or None)
-            whose = _whose(session, rows)
-            choices = audit.actions(session)
-            members = audit.members(session)
-        query = {"action": action or "", "staff": staff or "", "since": since or "", "until": until or "",
-                 "target": target or ""}
+            try:
+                start, end = _date(since, "From"), _date(until, "To")
+                after_id = decode_id_cursor(after)
+                if query["person"]:
+                    query["target"] = _contact_target(session, query["person"])
+                error = ""
+            except Invalid as exc:
+                start = end = after_id = None
+                error = exc.message
+            rows, more = ([], False) if error else audit.search(
+                session, action or None, staff or None, after_id, PAGE_SIZE, since=start,
+                until=end + dt.timedelta(days=1) if end else None, target=query["target"] or None)  # To is inclusive
+            whose, choices, members = _whose(session, rows), audit.actions(session), audit.members(session)
         return page(request, "audit/list.html", status_code=400 if error else 200, title="Audit", rows=rows,
                     whose=whose, actions=choices, members=members, q=query, error=error, fmt=ops_format,
                     next_cursor=encode_cursor(rows[-1].id) if more and rows else None)

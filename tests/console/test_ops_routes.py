@@ -167,13 +167,17 @@ def test_audit_filters_by_action_staff_and_date_and_names_whose_data(settings, c
     _as(settings, client, "admin")
     html = client.get("/staff/audit").text
     assert "Data-subject export" in html and f'<a href="/staff/contacts/{ann.id}">Ann Audit</a>' in html
-    only = client.get("/staff/audit?staff=old@staff.example.org").text
+    only = client.get("/staff/audit?staff=old@staff.example.org").text.split("<tbody>")[1]
     assert "Exported contacts (CSV)" in only and "Ann Audit" not in only
     recent = client.get(f"/staff/audit?since={(utcnow() - dt.timedelta(days=2)).date()}").text
     assert "Ann Audit" in recent and "old@staff.example.org</td>" not in recent
-    by_action = client.get("/staff/audit?action=contacts.export_csv").text
+    by_action = client.get("/staff/audit?action=contacts.export_csv").text.split("<tbody>")[1]
     assert "Ann Audit" not in by_action
     assert client.get("/staff/audit?since=yesterday").status_code == 400
+    about_ann = client.get("/staff/audit?person=ann.audit@example.org").text.split("<tbody>")[1]
+    assert "Ann Audit" in about_ann and "Exported contacts (CSV)" not in about_ann
+    nobody = client.get("/staff/audit?person=nobody@example.org")
+    assert nobody.status_code == 400 and "no contact has the address" in nobody.text
 
 
 def test_audit_and_suppressions_are_for_admins(settings, client):
