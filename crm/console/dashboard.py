@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from crm.campaigns.models import Campaign, CampaignKind, CampaignState
 from crm.config import Settings
+from crm.contacts import importer
 from crm.contacts.models import Contact, ContactStatus
 from crm.db import utcnow
 from crm.donations import service as donations
@@ -87,7 +88,7 @@ def load(session: Session, settings: Settings, now: dt.datetime | None = None) -
         select(Campaign).where(Campaign.kind == CampaignKind.campaign,
                                Campaign.state.in_([CampaignState.sending, CampaignState.scheduled]))  # type: ignore[attr-defined]
         .order_by(Campaign.id.desc()).limit(SHOWN)))  # type: ignore[union-attr]
-    imports = list(session.scalars(select(Job).order_by(Job.id.desc()).limit(SHOWN)))  # type: ignore[union-attr]
+    imports = list(session.scalars(select(Job).where(Job.kind == importer.KIND).order_by(Job.id.desc()).limit(SHOWN)))  # type: ignore[union-attr]
     return Dashboard(counts(session, settings, now), campaigns, imports, signups_per_day(session, now))
 
 

@@ -65,6 +65,8 @@ def apply_mapping(session: Session, job: Job, mapping: dict[str, str]) -> None:
     if len(targets) != len(set(targets)):
         raise Invalid.field("columns", "two columns cannot both become the same field")
     renamed = [mapping.get(c, IGNORE) or c for c in columns]
+    if "email" not in renamed:
+        raise Invalid.field("columns", "one column must be the email address: the import needs it on every row")
     _rewrite_header(session, job.id, renamed)
     job.state = JobState.queued
     session.add(job)

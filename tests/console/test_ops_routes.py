@@ -125,6 +125,8 @@ def test_upload_map_an_unknown_column_import_and_download_row_errors(settings, c
     assert columns.status_code == 200 and "Column “given name”" in columns.text
     with session_scope(settings) as s:
         assert s.get(Job, job_id).state == "waiting"
+    left_out = client.post(f"/staff/imports/{job_id}/columns", data={"csrf_token": token, "col:given name": "email"})
+    assert left_out.status_code == 400 and "cannot become" in left_out.text  # the file has an email column already
     chose = client.post(f"/staff/imports/{job_id}/columns", data={"csrf_token": token, "col:given name": "last_name"},
                         follow_redirects=False)
     assert chose.status_code == 303
@@ -136,6 +138,21 @@ def test_upload_map_an_unknown_column_import_and_download_row_errors(settings, c
         assert contacts.find_by_email(s, contacts.normalize_email("ann@example.org")).last_name == "A"
     csv_text = client.get(f"/staff/imports/{job_id}/errors.csv").text
     assert csv_text.splitlines()[0] == "row,column,problem" and "3,email," in csv_text
+
+
+def test_a_file_whose_address_column_is_named_otherwise_is_mapped_or_refused(settings, client):
+    token = _as(settings, client, "editor")
+    r = client.post("/staff/imports", data={"csrf_token": token}, follow_redirects=False,
+                    files={"file": ("x.csv", b"E-mail,Name\nzed@example.org,Zed\n", "text/csv")})
+    job_id = int(r.headers["location"].rsplit("/", 1)[1])
+    refused = client.post(f"/staff/imports/{job_id}/columns", data={"csrf_token": token, "col:e-mail": ""})
+    assert refused.status_code == 400 and "one column must be the email address" in refused.text
+    ok = client.post(f"/staff/imports/{job_id}/columns", data={"csrf_token": token, "col:e-mail": "email",
+                                                               "col:name": "first_name"}, follow_redirects=False)
+    assert ok.status_code == 303
+    with session_scope(settings) as s:
+        importer.run(s, job_id)
+        assert contacts.find_by_email(s, contacts.normalize_email("zed@example.org")).first_name == "Zed"
 
 
 def test_a_running_import_polls_and_a_viewer_cannot_upload(settings, client):
