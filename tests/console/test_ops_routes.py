@@ -198,9 +198,14 @@ def test_audit_filters_by_action_staff_and_date_and_names_whose_data(settings, c
 
 
 def test_audit_and_suppressions_are_for_admins(settings, client):
-    _as(settings, client, "editor")
+    token = _as(settings, client, "editor")
     assert client.get("/staff/audit").status_code == 403
     assert client.get("/staff/suppressions").status_code == 403
+    forced = client.post("/staff/suppressions", data={"csrf_token": token, "email": "x@example.org"})
+    assert forced.status_code == 403
+    assert client.post("/staff/suppressions/remove", data={"csrf_token": token, "email": "x@example.org",
+                                                           "reason": "r"}).status_code == 403
+    assert "Suppressions</a>" not in client.get("/staff/").text
 
 
 # --- suppressions ---------------------------------------------------------------------------------
