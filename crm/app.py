@@ -24,6 +24,7 @@ from crm.celery_publisher import CeleryPublisher
 from crm.config import Settings, get_settings
 from crm.console.sections import CONTROLLERS as CONSOLE
 from crm.contacts.routes import ContactController
+from crm.contacts.suppression_routes import SuppressionController
 from crm.content.routes import ContentController
 from crm.donations.routes import DonationInquiryController
 from crm.emailtemplates.routes import TemplateController
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, publisher: queue.Publisher | No
         CampaignController, SegmentController, ContentController, DigestController,
         JobController, TemplateController, AuditController, StaffController, WebhookEndpointController,
         ShiftController, QualificationController, HoursController,
+        SuppressionController,
     ])
     static = create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False)
     app = Litestar(

@@ -1,4 +1,4 @@
-"""The dashboard and the contacts pages: search, profile, edit, erase, exports.
+"""The contacts pages: search, profile, edit, erase, exports.
 
 Roles as in the API: viewers search, read and export (every export and every profile view is in the
 audit log), editors edit and erase.
@@ -13,7 +13,7 @@ from litestar import Request, Response, get, post
 from litestar.response import Redirect, Stream
 from sqlalchemy import select
 
-from crm.console import contact_forms, dashboard, profile
+from crm.console import contact_forms, profile
 from crm.console.web import (
     PAGE_SIZE,
     ConsoleSection,
@@ -32,14 +32,6 @@ from crm.errors import Conflict, Invalid
 from crm.http import decode_id_cursor, encode_cursor, settings_of
 from crm.segments.models import Segment
 from crm.staff.service import audit
-
-
-class DashboardController(ConsoleSection):
-    @get("/", guards=[console_viewer], sync_to_thread=True)
-    def home(self, request: Request[Any, Any, Any]) -> Response[str]:
-        with session_scope(settings_of(request)) as session:
-            counts = dashboard.counts(session)
-        return page(request, "dashboard.html", title="Dashboard", counts=counts)
 
 
 def _me(request: Request[Any, Any, Any]) -> str:

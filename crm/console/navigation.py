@@ -34,7 +34,7 @@ NAV = (
 )
 # Sections whose pages a later step builds; until then each says so instead of a 404.
 COMING = {link.path: link for link in NAV if link.name not in (
-    "Dashboard", "Contacts", "Campaigns", "Segments", "Content", "Volunteers", "Staff",
+    "Dashboard", "Contacts", "Campaigns", "Segments", "Content", "Volunteers", "Staff", "Donations", "Imports", "Audit", "Suppressions",
 )}
 
 

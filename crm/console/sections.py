@@ -7,8 +7,10 @@ from litestar import Controller
 from crm.console.auth_routes import AccountController, InvitationController, SignInController
 from crm.console.campaigns_routes import CampaignPages
 from crm.console.coming_routes import ComingController
-from crm.console.contacts_routes import ContactsPages, DashboardController
+from crm.console.contacts_routes import ContactsPages
 from crm.console.content_routes import ContentPages, TemplatePages
+from crm.console.dashboard_routes import DashboardController
+from crm.console.ops_routes import OPS_PAGES
 from crm.console.segments_routes import SegmentPages
 from crm.console.staff_routes import StaffPages
 from crm.console.volunteer_routes import HoursPages, OpportunityPages, ShiftPages, VolunteerPages
@@ -25,5 +27,6 @@ CONTROLLERS: list[type[Controller]] = [
     ContentPages,
     VolunteerPages, OpportunityPages, ShiftPages, HoursPages,
     StaffPages,
+    *OPS_PAGES,
     ComingController,
 ]

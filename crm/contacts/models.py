@@ -162,8 +162,12 @@ class Suppression(SQLModel, table=True):
 
     __tablename__ = "suppression"
     email_hash: str = Field(primary_key=True, max_length=64)
-    reason: str = Field(max_length=20)  # unsubscribed, bounced, complained, erased
+    reason: str = Field(max_length=20)  # unsubscribed, bounced, complained, erased, manual
     created_at: dt.datetime = _ts()
+    # Readable by staff on the suppression list until the person is erased (then None, hash only).
+    email: str | None = Field(default=None, max_length=320)
+    note: str | None = Field(default=None, max_length=500)  # why staff added it by hand
+    added_by: str | None = Field(default=None, max_length=320)
 
 
 class AppSecret(SQLModel, table=True):

@@ -15,6 +15,7 @@ from crm.contacts.models import (
     ContactStatus,
     ContactTag,
     Subscription,
+    Suppression,
 )
 from crm.db import iso, utcnow
 
@@ -47,6 +48,9 @@ def forget(session: Session, contact_id: int) -> None:
     assert contact is not None
     if contact.email_key:
         contacts.suppress(session, contact.email_key, "erased")
+        # The suppression list shows addresses to staff; an erased one keeps only its hash.
+        session.execute(update(Suppression).where(Suppression.email_hash == contacts.email_hash(session, contact.email_key))
+                        .values(email=None, note=None))
     session.execute(delete(ContactInterest).where(ContactInterest.contact_id == contact_id))
     session.execute(delete(ContactTag).where(ContactTag.contact_id == contact_id))
     session.execute(delete(Subscription).where(Subscription.contact_id == contact_id))

@@ -112,7 +112,9 @@ def suppress(session: Session, email_key: str | None = None, reason: str = "unsu
         session.add(existing)
 
 
-_REASON_STRENGTH = {"unsubscribed": 1, "erased": 2, "bounced": 3, "complained": 4}
+# Erased is final: the suppression list must say so (SPEC 14: an erased address is never removable),
+# whatever the address did before. A hand-added entry gives way to anything the mail system learns.
+_REASON_STRENGTH = {"manual": 0, "unsubscribed": 1, "bounced": 3, "complained": 4, "erased": 9}
 
 
 def lift_suppression(session: Session, email_key: str, reasons: Iterable[str]) -> None:

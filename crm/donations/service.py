@@ -152,14 +152,19 @@ def _queue_answer(session: Session, settings: Settings, inq: DonationInquiry, co
     if contacts.suppression_reason(session, contact.email_key) in NO_MAIL_REASONS:
         raise Conflict("this address bounced or complained; answer by phone instead",
                        fields={"answer": "address suppressed"})
-    ctx = {"contact": {"first_name": contact.first_name, "last_name": contact.last_name, "email": contact.email,
-                       "language": contact.language, "role": contact.role, "id": contact.id},
-           "inquiry": {"id": inq.id, "type": inq.inquiry_type, "in_honor_of": inq.in_honor_of},
-           "answer": answer}
+    ctx = answer_context(inq, contact, answer)
     mid = outbox.queue(session, "donation-answer", contact.email, ctx, contact_id=contact.id,
                        language=contact.language, dedupe_key=f"donation-answer:{inq.id}")
     assert mid is not None
     return mid
+
+
+def answer_context(inq: DonationInquiry, contact: Contact, answer: str) -> dict[str, Any]:
+    """What the `donation-answer` email is rendered with: the console previews exactly this."""
+    return {"contact": {"first_name": contact.first_name, "last_name": contact.last_name, "email": contact.email,
+                        "language": contact.language, "role": contact.role, "id": contact.id},
+            "inquiry": {"id": inq.id, "type": inq.inquiry_type, "in_honor_of": inq.in_honor_of},
+            "answer": answer}
 
 
 # --- the list and what is overdue -------------------------------------------------------------
@@ -220,6 +225,15 @@ def inquiry_dict(settings: Settings, inq: DonationInquiry, contact: Contact | No
     }
 
 
+def console_links(settings: Settings, inquiry_id: int | None = None) -> dict[str, str]:
+    """Where staff emails about inquiries point: the console's pages (sign-in first if needed)."""
+    base = f"{settings.public_base_url}/staff/donations"
+    links = {"queue": f"{base}?status=new", "overdue": f"{base}?overdue=1"}
+    if inquiry_id is not None:
+        links["inquiry"] = f"{base}/{inquiry_id}"
+    return links
+
+
 def queue_overdue_summary(session: Session, settings: Settings, *, limit: int = 200) -> int | None:
     """Tell donor services what is waiting too long: one email a day at most (dedupe key per date).
 
@@ -232,8 +246,9 @@ def queue_overdue_summary(session: Session, settings: Settings, *, limit: int = 
     rows = session.scalars(select(DonationInquiry).where(overdue_condition(settings, now))
                            .order_by(DonationInquiry.created_at, DonationInquiry.id).limit(limit))
     items = [{"id": i.id, "type": i.inquiry_type, "status": i.status, "assigned_to": i.assigned_to or "",
-              "age_hours": int((now - i.created_at).total_seconds() // 3600)} for i in rows]
+              "age_hours": int((now - i.created_at).total_seconds() // 3600),
+              "url": console_links(settings, i.id)["inquiry"]} for i in rows]
     ctx = {"date": now.date().isoformat(), "total": total, "items": items, "more": max(0, total - len(items)),
-           "hours": settings.donation_overdue_hours}
+           "hours": settings.donation_overdue_hours, "console": console_links(settings)}
     return outbox.queue(session, "donation-overdue-summary", settings.notify_donations, ctx,
                         dedupe_key=f"donation-overdue-summary:{now.date().isoformat()}")

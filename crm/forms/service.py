@@ -385,7 +385,8 @@ def submit_donation(
     # Staff notices never carry amounts (a gift in memory of someone is nobody's business in an inbox).
     notice = {"contact": _person(contact), "inquiry": {"id": inquiry.id, "type": inquiry.inquiry_type,
                                                         "in_honor_of": in_honor_of or "", "message": message or "",
-                                                        "phone": values["phone"]}}
+                                                        "phone": values["phone"]},
+              "console": donations.console_links(settings, inquiry.id)}
     ids.append(outbox.queue(session, "donation-notice", settings.notify_donations, notice))  # type: ignore[arg-type]
     if data.get("newsletter") is True:
         origin = contacts.ConsentSource("donation-form", values["source_url"], meta.client_ip, meta.user_agent)

@@ -13,6 +13,7 @@ from crm.db import UTCDateTime, utcnow
 
 
 class JobState(StrEnum):
+    waiting = "waiting"  # stored, not started: staff are choosing what its unknown columns mean
     queued = "queued"
     running = "running"
     done = "done"

@@ -96,7 +96,8 @@ def confirm(session: Session, settings: Settings, token: str, meta: RequestMeta)
         contacts.record_consent(session, contact.id, "confirm", origin_of("confirm-link", meta), list_key=list_key,
                                 consent_version=settings.consent_version)
         # A confirmed double opt-in is fresh consent: it lifts any earlier suppression.
-        contacts.lift_suppression(session, contact.email_key, ["unsubscribed", "erased", "bounced", "complained"])
+        contacts.lift_suppression(session, contact.email_key, ["unsubscribed", "erased", "bounced", "complained",
+                                                                 "manual"])
         if contact.status != ContactStatus.active:
             contact.status = ContactStatus.active
             session.add(contact)
