@@ -32,10 +32,6 @@ NAV = (
     NavLink("Staff", f"{PREFIX}/staff", admin_only=True),
     NavLink("Suppressions", f"{PREFIX}/suppressions", admin_only=True),
 )
-# Sections whose pages a later step builds; until then each says so instead of a 404.
-COMING = {link.path: link for link in NAV if link.name not in (
-    "Dashboard", "Contacts", "Campaigns", "Segments", "Content", "Volunteers", "Staff", "Donations", "Imports", "Audit", "Suppressions",
-)}
 
 
 def links_for(staff: Staff) -> list[NavLink]:

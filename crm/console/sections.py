@@ -6,7 +6,6 @@ from litestar import Controller
 
 from crm.console.auth_routes import AccountController, InvitationController, SignInController
 from crm.console.campaigns_routes import CampaignPages
-from crm.console.coming_routes import ComingController
 from crm.console.contacts_routes import ContactsPages
 from crm.console.content_routes import ContentPages, TemplatePages
 from crm.console.dashboard_routes import DashboardController
@@ -28,5 +27,4 @@ CONTROLLERS: list[type[Controller]] = [
     VolunteerPages, OpportunityPages, ShiftPages, HoursPages,
     StaffPages,
     *OPS_PAGES,
-    ComingController,
 ]

@@ -1,7 +1,7 @@
 """suppression list API: the address (until erased), a note and who added it by hand
 
 Revision ID: 0012
-Revises: 0005
+Revises: 0008
 """
 
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0012"
-down_revision = "0005"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
