@@ -15,6 +15,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ValidationException
 from litestar.handlers import BaseRouteHandler
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.utils.scope.state import ScopeState
 from sqlalchemy.exc import DataError
 from sqlmodel import Session
 
@@ -119,13 +120,42 @@ def _field_error(key: str, message: str) -> tuple[str, str]:
     return key, message
 
 
-def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+def _explained(request: Request[Any, Any, Any], errors: dict[str, str]) -> dict[str, str]:
+    """A typed body stops at its first bad field; a handler's `opt={"explain": check}` names them all.
+
+    `check(session, settings, raw)` is the domain's own validation of the raw JSON object (it raises
+    Invalid with every field), run read-only, so one 400 lists every bad and unknown field.
+    """
+    handler = request.scope.get("route_handler")
+    check = handler.opt.get("explain") if handler is not None else None
+    body = ScopeState.from_scope(request.scope).body
+    if check is None or not isinstance(body, bytes | bytearray):
+        return errors
+    try:
+        raw = json.loads(body)
+    except ValueError:
+        return errors
+    if not isinstance(raw, dict):
+        return errors
+    settings = settings_of(request)
+    with session_scope(settings) as session:
+        try:
+            check(session, settings, raw)
+        except Invalid as exc:
+            errors = {**errors, **exc.fields}
+        finally:
+            session.rollback()
+    return errors
+
+
+def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
     errors: dict[str, str] = {}
     for item in exc.extra or []:  # type: ignore[union-attr]
         if isinstance(item, dict):
             key, message = _field_error(str(item.get("key") or item.get("source") or "body"),
                                         str(item.get("message", "is invalid")).removeprefix("Value error, "))
             errors.setdefault(key, message)
+    errors = _explained(request, errors)
     if not errors:
         errors["body"] = str(exc.detail)
     summary = "; ".join(f"{k}: {v}" for k, v in errors.items())
