@@ -16,9 +16,17 @@ from litestar.params import Parameter
 from litestar.response import Stream
 
 from crm import queue
+from crm.bodies import present
 from crm.contacts import export, importer, service, staff_service
 from crm.contacts.models import ContactStatus, Role
-from crm.contacts.schemas import ContactPage, ContactPublic, contact_public, contacts_public
+from crm.contacts.schemas import (
+    ContactCreate,
+    ContactPage,
+    ContactPatch,
+    ContactPublic,
+    contact_public,
+    contacts_public,
+)
 from crm.errors import Invalid
 from crm.http import (
     current_staff,
@@ -37,6 +45,14 @@ MAX_IMPORT_BYTES = 256 * 1024 * 1024
 def check_choice(name: str, value: str | None, allowed: list[str]) -> None:
     if value is not None and value not in allowed:
         raise Invalid.field(name, f"unknown {name} {value!r}; expected one of {', '.join(allowed)}")
+
+
+def _explain_create(session: Any, _settings: Any, raw: dict[str, Any]) -> None:
+    staff_service.parse(session, raw, partial=False)
+
+
+def _explain_patch(session: Any, _settings: Any, raw: dict[str, Any]) -> None:
+    staff_service.parse(session, raw, partial=True)
 
 
 class ContactController(Controller):
@@ -64,20 +80,20 @@ class ContactController(Controller):
             items = contacts_public(session, rows)
         return ContactPage(items, encode_cursor(rows[-1].id) if more and rows else None)
 
-    @post("/", guards=[requires_editor], sync_to_thread=True)
-    def create_contact(self, request: Request[Any, Any, Any], data: dict[str, Any]) -> ContactPublic:
+    @post("/", guards=[requires_editor], sync_to_thread=True, opt={"explain": _explain_create})
+    def create_contact(self, request: Request[Any, Any, Any], data: ContactCreate) -> ContactPublic:
         with db(request) as session:
-            return contact_public(session, staff_service.create(session, data, current_staff(request).email))
+            return contact_public(session, staff_service.create(session, present(data), current_staff(request).email))
 
     @get("/{contact_id:int}", sync_to_thread=True)
     def get_contact(self, request: Request[Any, Any, Any], contact_id: int) -> ContactPublic:
         with db(request) as session:
             return contact_public(session, staff_service.get_contact(session, contact_id))
 
-    @patch("/{contact_id:int}", guards=[requires_editor], sync_to_thread=True)
-    def patch_contact(self, request: Request[Any, Any, Any], contact_id: int, data: dict[str, Any]) -> ContactPublic:
+    @patch("/{contact_id:int}", guards=[requires_editor], sync_to_thread=True, opt={"explain": _explain_patch})
+    def patch_contact(self, request: Request[Any, Any, Any], contact_id: int, data: ContactPatch) -> ContactPublic:
         with db(request) as session:
-            contact = staff_service.patch(session, contact_id, data, current_staff(request).email)
+            contact = staff_service.patch(session, contact_id, present(data), current_staff(request).email)
             return contact_public(session, contact)
 
     # Erasure and export span every domain: `privacy` is crm.privacy.service, provided by the app
