@@ -39,11 +39,11 @@ def _public(campaign: Any) -> CampaignPublic:
     return shaped(CampaignPublic, service.as_dict(campaign))
 
 
-def _explain_create(session: Any, settings: Any, raw: dict[str, Any]) -> None:
+def _explain_create(session: Any, settings: Any, raw: dict[str, Any], *_: Any) -> None:
     service.parse_fields(session, settings, raw, partial=False)
 
 
-def _explain_patch(session: Any, settings: Any, raw: dict[str, Any]) -> None:
+def _explain_patch(session: Any, settings: Any, raw: dict[str, Any], *_: Any) -> None:
     service.parse_fields(session, settings, raw, partial=True)
 
 

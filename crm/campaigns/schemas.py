@@ -50,7 +50,7 @@ class CampaignPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     track_clicks: bool | msgspec.UnsetType = msgspec.UNSET
 
 
-class CampaignPublic(msgspec.Struct, kw_only=True):
+class CampaignPublic(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     id: int
     kind: CampaignKind
     name: str
@@ -80,7 +80,7 @@ class CampaignPage(msgspec.Struct):
     next_cursor: str | None
 
 
-class CampaignStats(msgspec.Struct, kw_only=True):
+class CampaignStats(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     state: CampaignState
     recipients: int
     queued: int
@@ -94,7 +94,7 @@ class CampaignStats(msgspec.Struct, kw_only=True):
     cancelled: int
 
 
-class TestSendResult(msgspec.Struct, kw_only=True):
+class TestSendResult(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     sent: int
     emails: builtins.list[str]
     contact_id: int | None

@@ -47,11 +47,11 @@ def check_choice(name: str, value: str | None, allowed: list[str]) -> None:
         raise Invalid.field(name, f"unknown {name} {value!r}; expected one of {', '.join(allowed)}")
 
 
-def _explain_create(session: Any, _settings: Any, raw: dict[str, Any]) -> None:
+def _explain_create(session: Any, _settings: Any, raw: dict[str, Any], *_: Any) -> None:
     staff_service.parse(session, raw, partial=False)
 
 
-def _explain_patch(session: Any, _settings: Any, raw: dict[str, Any]) -> None:
+def _explain_patch(session: Any, _settings: Any, raw: dict[str, Any], *_: Any) -> None:
     staff_service.parse(session, raw, partial=True)
 
 
