@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 import httpx
-from sqlalchemy import delete, exists, insert, literal, select, update
+from sqlalchemy import bindparam, delete, exists, insert, literal, select, update
 from sqlmodel import Session
 
 from crm.config import Settings
@@ -183,21 +183,24 @@ def record(session: Session, settings: Settings, results: list[tuple[Request, Ou
                                          or now - ep.last_success_at > dt.timedelta(seconds=30)):
         ep.failing_since, ep.last_success_at = None, now
         session.add(ep)
-    for req, out in results:
-        if not _ok(out):
-            _failed(session, settings, req, out, ep, now)
+    failed = [(req, out) for req, out in results if not _ok(out)]
+    if failed:
+        _failed(session, settings, failed, ep, now)
 
 
-def _failed(session: Session, settings: Settings, req: Request, out: Outcome, ep: WebhookEndpoint | None,
-            now: dt.datetime) -> None:
-    delay = next_delay(req.attempts)
-    state = DeliveryState.failed if delay is None else DeliveryState.pending
-    session.execute(update(WebhookDelivery).where(WebhookDelivery.id == req.delivery_id,
-                                                  WebhookDelivery.state == DeliveryState.delivering)
-                    .values(state=state, lease_until=None, next_attempt_at=now + dt.timedelta(seconds=delay or 0)))
+def _failed(session: Session, settings: Settings, failed: list[tuple[Request, Outcome]],
+            ep: WebhookEndpoint | None, now: dt.datetime) -> None:
+    """Each failure waits its own jittered step of the schedule (one executemany), or fails for good."""
+    rows = []
+    for req, _ in failed:
+        delay = next_delay(req.attempts)
+        rows.append({"d_id": req.delivery_id, "d_state": DeliveryState.failed if delay is None else DeliveryState.pending,
+                     "d_next": now + dt.timedelta(seconds=delay or 0)})
+    session.execute(update(_D).where(_D.c.id == bindparam("d_id"), _D.c.state == DeliveryState.delivering)
+                    .values(state=bindparam("d_state"), lease_until=None, next_attempt_at=bindparam("d_next")), rows)
     if ep is None or not ep.enabled:
         return
-    if out.status == 410:
+    if any(out.status == 410 for _, out in failed):
         disable(session, settings, ep, "the receiver answered 410 Gone")
         return
     ep.failing_since = ep.failing_since or now

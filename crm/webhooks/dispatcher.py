@@ -28,6 +28,9 @@ from crm.webhooks.delivery import Outcome, Request
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 100
+# An endpoint answering faster than this keeps one lane per process: more lanes would only contend
+# for the interpreter; a slow one gets up to `per_endpoint`, since its lanes mostly wait.
+FAST_ANSWER = 0.1
 # A batch should take at most this share of the lease, so no claim runs out while its lane still works.
 LEASE_SHARE = 0.25
 
@@ -51,6 +54,9 @@ class Dispatcher:
     def _batch_size(self, settings: Settings, endpoint_id: int) -> int:
         pace = self._pace.get(endpoint_id, 0.05)
         return max(1, min(MAX_BATCH, int(settings.webhook_lease_seconds * LEASE_SHARE / max(pace, 1e-4))))
+
+    def _lanes_wanted(self, endpoint_id: int) -> int:
+        return 1 if self._pace.get(endpoint_id, 0.0) < FAST_ANSWER else self.per_endpoint
 
     def _note(self, endpoint_id: int, out: Outcome) -> None:
         seconds = out.duration_ms / 1000
@@ -78,7 +84,9 @@ class Dispatcher:
         tried = 0
         try:
             while batch := self._claim(settings, endpoint_id):
+                started = time.monotonic()
                 results, untried = self._post_batch(settings, batch)
+                log.debug("endpoint %s: %d POSTs in %.2f s", endpoint_id, len(results), time.monotonic() - started)
                 with session_scope(settings) as session:
                     delivery.record(session, settings, results, utcnow())
                     claims.release(session, untried)
@@ -108,7 +116,7 @@ class Dispatcher:
             for endpoint_id in busy:
                 if sum(self._lanes.values()) >= self.threads:
                     break
-                if self._lanes.get(endpoint_id, 0) >= self.per_endpoint:
+                if self._lanes.get(endpoint_id, 0) >= self._lanes_wanted(endpoint_id):
                     continue
                 self._lanes[endpoint_id] = self._lanes.get(endpoint_id, 0) + 1
                 started.append(self._pool.submit(self._lane, settings, endpoint_id))  # type: ignore[union-attr]
