@@ -52,7 +52,8 @@ class Dispatcher:
         return client
 
     def _batch_size(self, settings: Settings, endpoint_id: int) -> int:
-        pace = self._pace.get(endpoint_id, 0.05)
+        # An endpoint not heard from yet is assumed slow: a small first batch, then sized by what it did.
+        pace = self._pace.get(endpoint_id, 1.0)
         return max(1, min(MAX_BATCH, int(settings.webhook_lease_seconds * LEASE_SHARE / max(pace, 1e-4))))
 
     def _lanes_wanted(self, endpoint_id: int) -> int:
