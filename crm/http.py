@@ -87,6 +87,12 @@ requires_admin = _role_guard(StaffRole.admin)
 # --- errors -----------------------------------------------------------------------------------
 
 
+def check_choice(name: str, value: str | None, allowed: list[str]) -> None:
+    """A query parameter that must be one of `allowed` (a 400 naming it and the choices)."""
+    if value is not None and value not in allowed:
+        raise Invalid.field(name, f"unknown {name} {value!r}; expected one of {', '.join(allowed)}")
+
+
 def error_body(status: int, detail: str, errors: dict[str, str] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"status_code": status, "detail": detail}
     if errors is not None:

@@ -29,6 +29,7 @@ from crm.contacts.schemas import (
 )
 from crm.errors import Invalid
 from crm.http import (
+    check_choice,
     current_staff,
     db,
     decode_id_cursor,
@@ -40,11 +41,6 @@ from crm.http import (
 from crm.jobs import service as jobs
 
 MAX_IMPORT_BYTES = 256 * 1024 * 1024
-
-
-def check_choice(name: str, value: str | None, allowed: list[str]) -> None:
-    if value is not None and value not in allowed:
-        raise Invalid.field(name, f"unknown {name} {value!r}; expected one of {', '.join(allowed)}")
 
 
 def _explain_create(session: Any, _settings: Any, raw: dict[str, Any], *_: Any) -> None:

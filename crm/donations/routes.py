@@ -8,10 +8,10 @@ from litestar import Controller, Request, get, patch
 from litestar.params import Parameter
 
 from crm.bodies import shaped
-from crm.contacts.routes import check_choice
 from crm.donations import service
 from crm.donations.schemas import InquiryChange, InquiryPage, InquiryPublic
 from crm.http import (
+    check_choice,
     current_staff,
     db,
     decode_id_cursor,

@@ -9,8 +9,8 @@ from litestar.params import Parameter
 
 from crm.bodies import present, shaped
 from crm.contacts.models import Language
-from crm.contacts.routes import check_choice
 from crm.http import (
+    check_choice,
     current_staff,
     db,
     decode_id_cursor,
