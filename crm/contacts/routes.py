@@ -13,11 +13,10 @@ import anyio
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.datastructures import UploadFile
 from litestar.params import Parameter
-from litestar.response import Stream
 
 from crm import queue
 from crm.bodies import present
-from crm.contacts import export, importer, service, staff_service
+from crm.contacts import importer, service, staff_service
 from crm.contacts.models import ContactStatus, Role
 from crm.contacts.schemas import (
     ContactCreate,
@@ -36,7 +35,6 @@ from crm.http import (
     encode_cursor,
     requires_editor,
     requires_viewer,
-    settings_of,
 )
 from crm.jobs import service as jobs
 
@@ -105,14 +103,6 @@ class ContactController(Controller):
         """Everything held about one person (data-subject access); audited."""
         with db(request) as session:
             return privacy.export(session, contact_id, current_staff(request).email)  # type: ignore[no-any-return]
-
-    @get("/export.csv", sync_to_thread=True)
-    def export_csv(self, request: Request[Any, Any, Any], segment_id: int | None = None) -> Stream:
-        """Streamed CSV (keyset batches); cells a spreadsheet would run as formulas are neutralised."""
-        with db(request) as session:
-            audit_id = export.start(session, segment_id, current_staff(request).email)
-        return Stream(export.stream(settings_of(request), segment_id, audit_id), media_type="text/csv; charset=utf-8",
-                      headers={"Content-Disposition": 'attachment; filename="contacts.csv"'})
 
     @post("/import", guards=[requires_editor], status_code=202, request_max_body_size=MAX_IMPORT_BYTES)
     async def import_contacts(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
