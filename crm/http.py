@@ -122,6 +122,7 @@ def _field_error(key: str, message: str) -> tuple[str, str]:
         field = name if key in ("data", "body") else f"{key}.{name}"
         return field, "unknown field" if kind == "contains unknown" else "is required"
     if expected := _EXPECTED.fullmatch(message):
+        key = "body" if key == "data" else key  # the request body as a whole
         return key, f"must be {_json_types(expected[1])}, not {_json_types(expected[2])}"
     return key, message
 

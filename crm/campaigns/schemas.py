@@ -113,3 +113,41 @@ class TestSendRequest(msgspec.Struct, kw_only=True):
     emails: list[str] | str | msgspec.UnsetType = msgspec.UNSET
     to: list[str] | str | msgspec.UnsetType = msgspec.UNSET  # the same, under its other name
     contact_id: int | msgspec.UnsetType = msgspec.UNSET
+
+
+class DigestRunRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    frequency: str  # daily, weekly or monthly
+
+
+class DigestRunStarted(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    run_id: int
+    frequency: str
+    recipients: int
+    items: int
+    planned: bool
+
+
+class DigestStats(CampaignStats, kw_only=True, forbid_unknown_fields=True):
+    run_id: int
+    frequency: str
+    items: int
+
+
+class DigestPreview(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    contact_id: int
+    frequency: str
+    language: str
+    eligible: bool
+    due: bool
+    last_digest_at: str | None
+    would_send: bool
+    items: builtins.list[dict[str, Any]]  # the content items, newest first, with their topics
+    subject: str | None
+    text: str | None
+    html: str | None
+
+
+class InvitationsQueued(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    opportunity_id: int
+    campaign_id: int | None
+    queued: int

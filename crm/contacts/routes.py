@@ -23,6 +23,7 @@ from crm.contacts.schemas import (
     ContactPage,
     ContactPatch,
     ContactPublic,
+    ImportStarted,
     contact_public,
     contacts_public,
 )
@@ -105,7 +106,7 @@ class ContactController(Controller):
             return privacy.export(session, contact_id, current_staff(request).email)  # type: ignore[no-any-return]
 
     @post("/import", guards=[requires_editor], status_code=202, request_max_body_size=MAX_IMPORT_BYTES)
-    async def import_contacts(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+    async def import_contacts(self, request: Request[Any, Any, Any]) -> ImportStarted:
         """A CSV as multipart field `file` or a raw text/csv body; returns `{"job_id"}`, progress at /api/v1/jobs/{id}."""
         staff = current_staff(request)
         content_type = request.headers.get("content-type", "").lower()
@@ -127,4 +128,4 @@ class ContactController(Controller):
                 return job.id
 
         job_id = await anyio.to_thread.run_sync(store)
-        return {"job_id": job_id}
+        return ImportStarted(job_id=job_id)

@@ -75,6 +75,10 @@ class ContactPublic(msgspec.Struct, kw_only=True):
     updated_at: str
 
 
+class ImportStarted(msgspec.Struct, kw_only=True):
+    job_id: int  # progress and row errors at GET /api/v1/jobs/{job_id}
+
+
 class ContactPage(msgspec.Struct):
     items: list[ContactPublic]
     next_cursor: str | None

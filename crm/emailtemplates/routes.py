@@ -11,6 +11,7 @@ from crm.emailtemplates import service
 from crm.emailtemplates.schemas import (
     TemplateCreate,
     TemplateList,
+    TemplatePreview,
     TemplatePreviewRequest,
     TemplatePublic,
     TemplateReplace,
@@ -48,7 +49,7 @@ class TemplateController(Controller):
 
     @post("/{key:str}/preview", status_code=200, sync_to_thread=True)
     def preview(self, request: Request[Any, Any, Any], key: str, data: TemplatePreviewRequest | None = None
-                ) -> dict[str, str]:
+                ) -> TemplatePreview:
         """Render with `{contact_id?}` or a sample person; reading only, so viewers may."""
         with db(request) as session:
             out = service.preview(session, settings_of(request), key, data)
@@ -57,4 +58,4 @@ class TemplateController(Controller):
                 # A named person's rendered email is a look at their data, audited like every preview.
                 audit(session, current_staff(request).email, "template.preview", f"contact:{contact_id}",
                       rows=1, detail={"template": key})
-            return out
+            return shaped(TemplatePreview, out)

@@ -62,3 +62,9 @@ class TemplatePublic(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     body_text: str
     updated_by: str | None
     updated_at: str | None
+
+
+class TemplatePreview(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    subject: str
+    html: str
+    text: str

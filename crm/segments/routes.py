@@ -86,7 +86,7 @@ class ContactExportController(Controller):
     tags = ["contacts"]
     guards = [requires_viewer]
 
-    @get("/export.csv", sync_to_thread=True)
+    @get("/export.csv", sync_to_thread=True, media_type="text/csv; charset=utf-8")
     def export_csv(self, request: Request[Any, Any, Any], segment_id: int | None = None) -> Stream:
         """Streamed CSV (keyset batches); cells a spreadsheet would run as formulas are neutralised."""
         with db(request) as session:

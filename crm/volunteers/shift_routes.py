@@ -197,7 +197,7 @@ class HoursController(Controller):
         with db(request) as session:
             return shaped(HoursTotals, {"items": hours_service.totals(session, by, request.query_params.get("from"), to)})
 
-    @get("/hours.csv", sync_to_thread=True)
+    @get("/hours.csv", sync_to_thread=True, media_type="text/csv; charset=utf-8")
     def hours_csv(self, request: Req, to: str | None = None) -> Stream:
         start = request.query_params.get("from")
         return Stream(hours_service.csv_stream(settings_of(request), start, to), media_type="text/csv; charset=utf-8",
