@@ -282,3 +282,43 @@ class HoursTotals(msgspec.Struct):
 class VolunteerHoursTotal(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     volunteer_id: int
     hours_approved: float
+
+
+# --- the volunteer's own page, as JSON (a signed link, no login) ------------------------------------
+
+
+class PortalSignupRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    shift_id: int
+
+
+class PortalVolunteer(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    id: int
+    first_name: str
+    language: str
+    status: str
+    shift_reminders: bool
+
+
+class PortalShift(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    shift_id: int
+    title: str
+    location: str
+    notes: str
+    starts_at: str  # in the charity's time zone
+    ends_at: str
+    date: str
+    starts: str  # HH:MM
+    ends: str
+    signup_id: int | Unset = UNSET  # on the person's own upcoming shifts
+    status: str | Unset = UNSET
+    position: int | None | Unset = UNSET
+    offer_expires_at: str | None | Unset = UNSET
+
+
+class PortalView(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    volunteer: PortalVolunteer
+    timezone: str
+    upcoming: builtins.list[PortalShift]
+    open_shifts: builtins.list[PortalShift]
+    hours: builtins.list[HoursPublic]
+    hours_approved: float
