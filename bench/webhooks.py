@@ -126,6 +126,7 @@ def main() -> None:
     ap.add_argument("--paced", type=int, default=1_000)
     ap.add_argument("--rate", type=float, default=200.0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--worker-log", type=Path, default=None, help="keep the worker's log here (default: dropped)")
     args = ap.parse_args()
 
     from crm.config import load_settings
@@ -161,11 +162,13 @@ def main() -> None:
                 service.create(s, settings, {"url": url, "events": ["*"]})
         env = worker_env(settings)
         env["CRM_WEBHOOK_DISPATCH_SECONDS"] = "0.5"
+        log = open(args.worker_log, "wb") if args.worker_log else subprocess.DEVNULL  # noqa: SIM115
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "worker.celery_app:app", "worker", "--beat", "--concurrency",
-             str(args.workers), "--without-gossip", "--without-mingle", "--loglevel", "warning",
+             str(args.workers), "--without-gossip", "--without-mingle",
+             "--loglevel", "info" if args.worker_log else "warning",
              "--schedule", str(settings.var_dir / "beat-schedule")],
-            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            env=env, cwd=ROOT, stdout=log, stderr=log)
         settings.var_dir.mkdir(parents=True, exist_ok=True)
         time.sleep(3)  # the worker and beat come up
 

@@ -41,7 +41,7 @@ from crm.preferences.routes import (
     UnsubscribeController,
 )
 from crm.privacy import service as privacy
-from crm.segments.routes import SegmentController
+from crm.segments.routes import ContactExportController, SegmentController
 from crm.staff.routes import AuditController, StaffController
 from crm.volunteers.portal_routes import PortalApiController, PortalController
 from crm.volunteers.routes import OpportunityController, VolunteerController
@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None, publisher: queue.Publisher | No
                       allow_headers=["content-type", "authorization"], max_age=600)
     staff_api = Router(path="/", security=[{BEARER: []}], route_handlers=[
         ContactController, VolunteerController, OpportunityController, InvitationController, DonationInquiryController,
-        CampaignController, SegmentController, ContentController, DigestController,
+        CampaignController, SegmentController, ContactExportController, ContentController, DigestController,
         JobController, TemplateController, AuditController, StaffController, WebhookEndpointController,
         ShiftController, QualificationController, HoursController,
         SuppressionController,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
+
+T = TypeVar("T")
 
 
 def present(body: msgspec.Struct | Mapping[str, Any]) -> dict[str, Any]:
@@ -17,3 +19,9 @@ def present(body: msgspec.Struct | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(body, Mapping):
         return dict(body)
     return {name: value for name, value in msgspec.structs.asdict(body).items() if value is not msgspec.UNSET}
+
+
+def shaped(kind: type[T], value: Any) -> T:
+    """A serializer's dict as the documented response type: a field that drifted from its schema
+    fails here, in the tests, instead of reaching a client undocumented."""
+    return msgspec.convert(value, kind)

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Request, Response, get
 from sqlalchemy import text
 
 from crm.http import db, settings_of
 
 
+class Health(msgspec.Struct):
+    status: str
+
+
+class Readiness(msgspec.Struct, kw_only=True):
+    status: str  # ready or not ready (a 503)
+    database: str  # ok, or the error's name
+    broker: str
+
+
 @get("/health", tags=["ops"])
-async def health() -> dict[str, str]:
-    return {"status": "ok"}
+async def health() -> Health:
+    return Health(status="ok")
 
 
 def _broker_ok(url: str) -> tuple[bool, str]:
@@ -27,7 +38,7 @@ def _broker_ok(url: str) -> tuple[bool, str]:
 
 
 @get("/ready", tags=["ops"], sync_to_thread=True)
-def ready(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+def ready(request: Request[Any, Any, Any]) -> Response[Readiness]:
     checks: dict[str, str] = {}
     try:
         with db(request) as session:
@@ -37,4 +48,5 @@ def ready(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
         checks["database"] = type(exc).__name__
     ok, checks["broker"] = _broker_ok(settings_of(request).broker_url)
     healthy = ok and checks["database"] == "ok"
-    return Response({"status": "ready" if healthy else "not ready", **checks}, status_code=200 if healthy else 503)
+    return Response(Readiness(status="ready" if healthy else "not ready", **checks),
+                    status_code=200 if healthy else 503)

@@ -119,9 +119,9 @@ def _sweep_on_start(sender: Any = None, **_: Any) -> None:
 @shared_task(name="worker.tasks.dispatch_webhooks", acks_late=True)
 def dispatch_webhooks() -> dict[str, Any]:
     """Fan out new events and start due deliveries in this process's webhook threads (returns at once)."""
-    from crm.webhooks import delivery
+    from crm.webhooks import dispatcher
 
-    return delivery.process_dispatcher().dispatch(_settings())
+    return dispatcher.process_dispatcher().dispatch(_settings())
 
 
 @shared_task(name="worker.tasks.clean_webhook_log", acks_late=True)

@@ -6,7 +6,9 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 
+from crm.bodies import shaped
 from crm.campaigns import invitations
+from crm.campaigns.schemas import InvitationsQueued
 from crm.http import current_staff, db, requires_editor, requires_viewer, settings_of
 from crm.pages.render import page as html_page
 
@@ -17,10 +19,10 @@ class InvitationController(Controller):
     guards = [requires_viewer]
 
     @post("/{opportunity_id:int}/notify", guards=[requires_editor], status_code=202, sync_to_thread=True)
-    def notify(self, request: Request[Any, Any, Any], opportunity_id: int) -> Response[Any]:
+    def notify(self, request: Request[Any, Any, Any], opportunity_id: int) -> InvitationsQueued:
         with db(request) as session:
             result = invitations.notify(session, settings_of(request), opportunity_id, current_staff(request).email)
-        return Response(result.as_dict(), status_code=202)  # the senders are woken once this commits
+        return shaped(InvitationsQueued, result.as_dict())  # the senders are woken once this commits
 
 
 class RespondController(Controller):

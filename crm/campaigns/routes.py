@@ -8,16 +8,25 @@ from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import Parameter
 from litestar.response import Redirect
 
-from crm.bodies import present
+from crm.bodies import present, shaped
 from crm.campaigns import bounces, service, tracking
-from crm.campaigns.schemas import ScheduleRequest, TestSendRequest
+from crm.campaigns.models import CampaignState
+from crm.campaigns.schemas import (
+    CampaignCreate,
+    CampaignPage,
+    CampaignPatch,
+    CampaignPublic,
+    CampaignStats,
+    ScheduleRequest,
+    TestSendRequest,
+    TestSendResult,
+)
 from crm.http import (
     current_staff,
     db,
     decode_id_cursor,
     encode_cursor,
     error_body,
-    page,
     requires_editor,
     requires_viewer,
     settings_of,
@@ -26,72 +35,85 @@ from crm.http import (
 Req = Request[Any, Any, Any]
 
 
+def _public(campaign: Any) -> CampaignPublic:
+    return shaped(CampaignPublic, service.as_dict(campaign))
+
+
+def _explain_create(session: Any, settings: Any, raw: dict[str, Any], *_: Any) -> None:
+    service.parse_fields(session, settings, raw, partial=False)
+
+
+def _explain_patch(session: Any, settings: Any, raw: dict[str, Any], *_: Any) -> None:
+    service.parse_fields(session, settings, raw, partial=True)
+
+
 class CampaignController(Controller):
     path = "/api/v1/campaigns"
     tags = ["campaigns"]
     guards = [requires_viewer]
 
     @get("/", sync_to_thread=True)
-    def list_campaigns(self, request: Req, campaign_state: str | None = Parameter(default=None, query="state"),
+    def list_campaigns(self, request: Req,
+                       campaign_state: CampaignState | None = Parameter(default=None, query="state"),
                        cursor: str | None = None, limit: int = Parameter(default=50, ge=1, le=500)
-                       ) -> dict[str, Any]:
+                       ) -> CampaignPage:
         after = decode_id_cursor(cursor)
         with db(request) as session:
             rows, more = service.list_campaigns(session, after, limit, campaign_state)
-            return page([service.as_dict(c) for c in rows], encode_cursor(rows[-1].id) if more and rows else None)
+            return CampaignPage([_public(c) for c in rows], encode_cursor(rows[-1].id) if more and rows else None)
 
-    @post("/", guards=[requires_editor], sync_to_thread=True, status_code=201)
-    def create(self, request: Req, data: Any) -> dict[str, Any]:
+    @post("/", guards=[requires_editor], sync_to_thread=True, status_code=201, opt={"explain": _explain_create})
+    def create(self, request: Req, data: CampaignCreate) -> CampaignPublic:
         with db(request) as session:
-            return service.as_dict(service.create(session, settings_of(request), data, current_staff(request).email))
+            return _public(service.create(session, settings_of(request), present(data), current_staff(request).email))
 
     @get("/{campaign_id:int}", sync_to_thread=True)
-    def read(self, request: Req, campaign_id: int) -> dict[str, Any]:
+    def read(self, request: Req, campaign_id: int) -> CampaignPublic:
         with db(request) as session:
-            return service.as_dict(service.get(session, campaign_id))
+            return _public(service.get(session, campaign_id))
 
-    @patch("/{campaign_id:int}", guards=[requires_editor], sync_to_thread=True)
-    def change(self, request: Req, campaign_id: int, data: Any) -> dict[str, Any]:
+    @patch("/{campaign_id:int}", guards=[requires_editor], sync_to_thread=True, opt={"explain": _explain_patch})
+    def change(self, request: Req, campaign_id: int, data: CampaignPatch) -> CampaignPublic:
         with db(request) as session:
-            return service.as_dict(service.change(session, settings_of(request), campaign_id, data))
+            return _public(service.change(session, settings_of(request), campaign_id, present(data)))
 
     @post("/{campaign_id:int}/test", guards=[requires_editor], sync_to_thread=True, status_code=202)
-    def test(self, request: Req, campaign_id: int, data: TestSendRequest) -> dict[str, Any]:
+    def test(self, request: Req, campaign_id: int, data: TestSendRequest) -> TestSendResult:
         with db(request) as session:
-            return service.send_test(session, settings_of(request), campaign_id, present(data),
-                                     staff_email=current_staff(request).email)
+            return shaped(TestSendResult, service.send_test(session, settings_of(request), campaign_id, present(data),
+                                                            staff_email=current_staff(request).email))
 
     @post("/{campaign_id:int}/schedule", guards=[requires_editor], sync_to_thread=True, status_code=200)
-    def schedule(self, request: Req, campaign_id: int, data: ScheduleRequest) -> dict[str, Any]:
+    def schedule(self, request: Req, campaign_id: int, data: ScheduleRequest) -> CampaignPublic:
         with db(request) as session:
-            return service.as_dict(service.schedule(session, campaign_id, present(data)))
+            return _public(service.schedule(session, campaign_id, present(data)))
 
     @post("/{campaign_id:int}/launch", guards=[requires_editor], sync_to_thread=True, status_code=202)
-    def launch(self, request: Req, campaign_id: int) -> Response[dict[str, Any]]:
+    def launch(self, request: Req, campaign_id: int) -> CampaignPublic:
         with db(request) as session:
             campaign, _started = service.launch(session, settings_of(request), campaign_id)
-        return Response(service.as_dict(campaign), status_code=202)
+            return _public(campaign)
 
     @post("/{campaign_id:int}/pause", guards=[requires_editor], sync_to_thread=True, status_code=200)
-    def pause(self, request: Req, campaign_id: int) -> dict[str, Any]:
+    def pause(self, request: Req, campaign_id: int) -> CampaignPublic:
         with db(request) as session:
-            return service.as_dict(service.pause(session, campaign_id))
+            return _public(service.pause(session, campaign_id))
 
     @post("/{campaign_id:int}/resume", guards=[requires_editor], sync_to_thread=True, status_code=200)
-    def resume(self, request: Req, campaign_id: int) -> Response[dict[str, Any]]:
+    def resume(self, request: Req, campaign_id: int) -> CampaignPublic:
         with db(request) as session:
             campaign, _resumed = service.resume(session, campaign_id)
-        return Response(service.as_dict(campaign))
+            return _public(campaign)
 
     @post("/{campaign_id:int}/cancel", guards=[requires_editor], sync_to_thread=True, status_code=200)
-    def cancel(self, request: Req, campaign_id: int) -> dict[str, Any]:
+    def cancel(self, request: Req, campaign_id: int) -> CampaignPublic:
         with db(request) as session:
-            return service.as_dict(service.cancel(session, campaign_id))
+            return _public(service.cancel(session, campaign_id))
 
     @get("/{campaign_id:int}/stats", sync_to_thread=True)
-    def stats(self, request: Req, campaign_id: int) -> dict[str, int]:
+    def stats(self, request: Req, campaign_id: int) -> CampaignStats:
         with db(request) as session:
-            return service.stats(session, campaign_id)
+            return shaped(CampaignStats, service.stats(session, campaign_id))
 
 
 class BounceWebhookController(Controller):

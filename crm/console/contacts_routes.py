@@ -24,12 +24,13 @@ from crm.console.web import (
     page,
     signed_in,
 )
-from crm.contacts import export, staff_service
 from crm.contacts import service as contacts
+from crm.contacts import staff_service
 from crm.contacts.schemas import contact_public, contacts_public
 from crm.db import session_scope
 from crm.errors import Conflict, Invalid
 from crm.http import decode_id_cursor, encode_cursor, settings_of
+from crm.segments import export
 from crm.segments.models import Segment
 from crm.staff.service import audit
 

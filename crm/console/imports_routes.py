@@ -16,13 +16,13 @@ from crm import queue
 from crm.console import ops_format
 from crm.console.web import ConsoleSection, Form, check_csrf, console_editor, console_viewer, page, signed_in
 from crm.contacts import import_columns, importer
-from crm.contacts.export import neutralise
 from crm.contacts.routes import MAX_IMPORT_BYTES
 from crm.db import session_scope
 from crm.errors import Conflict, Invalid, NotFound
 from crm.http import settings_of
 from crm.jobs import service as jobs
 from crm.jobs.models import Job, JobState
+from crm.segments.export import neutralise
 
 BASE = "/staff/imports"
 ERRORS_SHOWN = 200  # on the page; the CSV has every kept one

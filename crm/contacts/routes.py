@@ -13,30 +13,41 @@ import anyio
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.datastructures import UploadFile
 from litestar.params import Parameter
-from litestar.response import Stream
 
 from crm import queue
-from crm.contacts import export, importer, service, staff_service
+from crm.bodies import present
+from crm.contacts import importer, service, staff_service
 from crm.contacts.models import ContactStatus, Role
-from crm.contacts.schemas import ContactPage, ContactPublic, contact_public, contacts_public
+from crm.contacts.schemas import (
+    ContactCreate,
+    ContactPage,
+    ContactPatch,
+    ContactPublic,
+    ImportStarted,
+    contact_public,
+    contacts_public,
+)
 from crm.errors import Invalid
 from crm.http import (
+    check_choice,
     current_staff,
     db,
     decode_id_cursor,
     encode_cursor,
     requires_editor,
     requires_viewer,
-    settings_of,
 )
 from crm.jobs import service as jobs
 
 MAX_IMPORT_BYTES = 256 * 1024 * 1024
 
 
-def check_choice(name: str, value: str | None, allowed: list[str]) -> None:
-    if value is not None and value not in allowed:
-        raise Invalid.field(name, f"unknown {name} {value!r}; expected one of {', '.join(allowed)}")
+def _explain_create(session: Any, _settings: Any, raw: dict[str, Any], *_: Any) -> None:
+    staff_service.parse(session, raw, partial=False)
+
+
+def _explain_patch(session: Any, _settings: Any, raw: dict[str, Any], *_: Any) -> None:
+    staff_service.parse(session, raw, partial=True)
 
 
 class ContactController(Controller):
@@ -64,20 +75,20 @@ class ContactController(Controller):
             items = contacts_public(session, rows)
         return ContactPage(items, encode_cursor(rows[-1].id) if more and rows else None)
 
-    @post("/", guards=[requires_editor], sync_to_thread=True)
-    def create_contact(self, request: Request[Any, Any, Any], data: dict[str, Any]) -> ContactPublic:
+    @post("/", guards=[requires_editor], sync_to_thread=True, opt={"explain": _explain_create})
+    def create_contact(self, request: Request[Any, Any, Any], data: ContactCreate) -> ContactPublic:
         with db(request) as session:
-            return contact_public(session, staff_service.create(session, data, current_staff(request).email))
+            return contact_public(session, staff_service.create(session, present(data), current_staff(request).email))
 
     @get("/{contact_id:int}", sync_to_thread=True)
     def get_contact(self, request: Request[Any, Any, Any], contact_id: int) -> ContactPublic:
         with db(request) as session:
             return contact_public(session, staff_service.get_contact(session, contact_id))
 
-    @patch("/{contact_id:int}", guards=[requires_editor], sync_to_thread=True)
-    def patch_contact(self, request: Request[Any, Any, Any], contact_id: int, data: dict[str, Any]) -> ContactPublic:
+    @patch("/{contact_id:int}", guards=[requires_editor], sync_to_thread=True, opt={"explain": _explain_patch})
+    def patch_contact(self, request: Request[Any, Any, Any], contact_id: int, data: ContactPatch) -> ContactPublic:
         with db(request) as session:
-            contact = staff_service.patch(session, contact_id, data, current_staff(request).email)
+            contact = staff_service.patch(session, contact_id, present(data), current_staff(request).email)
             return contact_public(session, contact)
 
     # Erasure and export span every domain: `privacy` is crm.privacy.service, provided by the app
@@ -94,16 +105,8 @@ class ContactController(Controller):
         with db(request) as session:
             return privacy.export(session, contact_id, current_staff(request).email)  # type: ignore[no-any-return]
 
-    @get("/export.csv", sync_to_thread=True)
-    def export_csv(self, request: Request[Any, Any, Any], segment_id: int | None = None) -> Stream:
-        """Streamed CSV (keyset batches); cells a spreadsheet would run as formulas are neutralised."""
-        with db(request) as session:
-            audit_id = export.start(session, segment_id, current_staff(request).email)
-        return Stream(export.stream(settings_of(request), segment_id, audit_id), media_type="text/csv; charset=utf-8",
-                      headers={"Content-Disposition": 'attachment; filename="contacts.csv"'})
-
     @post("/import", guards=[requires_editor], status_code=202, request_max_body_size=MAX_IMPORT_BYTES)
-    async def import_contacts(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+    async def import_contacts(self, request: Request[Any, Any, Any]) -> ImportStarted:
         """A CSV as multipart field `file` or a raw text/csv body; returns `{"job_id"}`, progress at /api/v1/jobs/{id}."""
         staff = current_staff(request)
         content_type = request.headers.get("content-type", "").lower()
@@ -125,4 +128,4 @@ class ContactController(Controller):
                 return job.id
 
         job_id = await anyio.to_thread.run_sync(store)
-        return {"job_id": job_id}
+        return ImportStarted(job_id=job_id)

@@ -13,7 +13,47 @@ import msgspec
 from sqlalchemy import select
 from sqlmodel import Session
 
-from crm.contacts.models import Contact, ContactInterest, ContactTag, ListKey, Subscription
+from crm.contacts.models import (
+    Contact,
+    ContactInterest,
+    ContactTag,
+    Language,
+    ListKey,
+    Role,
+    Subscription,
+    SubscriptionState,
+)
+
+
+class ContactCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """POST /api/v1/contacts. Staff may confirm a list only for someone who has not said no to it
+    (an unsubscribe or a suppression is a 409: only the person can undo their own no)."""
+
+    email: str
+    first_name: str | msgspec.UnsetType = msgspec.UNSET
+    last_name: str | msgspec.UnsetType = msgspec.UNSET
+    phone: str | msgspec.UnsetType = msgspec.UNSET
+    postal_code: str | msgspec.UnsetType = msgspec.UNSET
+    language: Language | msgspec.UnsetType = msgspec.UNSET
+    role: Role | None | msgspec.UnsetType = msgspec.UNSET
+    interests: list[str] | msgspec.UnsetType = msgspec.UNSET  # keys of GET /api/v1/interests
+    tags: list[str] | None | msgspec.UnsetType = msgspec.UNSET
+    subscriptions: dict[ListKey, SubscriptionState] | msgspec.UnsetType = msgspec.UNSET
+
+
+class ContactPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """PATCH /api/v1/contacts/{id}: the fields present are replaced, the others kept."""
+
+    email: str | msgspec.UnsetType = msgspec.UNSET
+    first_name: str | msgspec.UnsetType = msgspec.UNSET
+    last_name: str | msgspec.UnsetType = msgspec.UNSET
+    phone: str | msgspec.UnsetType = msgspec.UNSET
+    postal_code: str | msgspec.UnsetType = msgspec.UNSET
+    language: Language | msgspec.UnsetType = msgspec.UNSET
+    role: Role | None | msgspec.UnsetType = msgspec.UNSET
+    interests: list[str] | msgspec.UnsetType = msgspec.UNSET
+    tags: list[str] | None | msgspec.UnsetType = msgspec.UNSET
+    subscriptions: dict[ListKey, SubscriptionState] | msgspec.UnsetType = msgspec.UNSET
 
 
 class ContactPublic(msgspec.Struct, kw_only=True):
@@ -33,6 +73,10 @@ class ContactPublic(msgspec.Struct, kw_only=True):
     frequency: str | None  # of the newsletter subscription
     created_at: str
     updated_at: str
+
+
+class ImportStarted(msgspec.Struct, kw_only=True):
+    job_id: int  # progress and row errors at GET /api/v1/jobs/{job_id}
 
 
 class ContactPage(msgspec.Struct):

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import ColumnElement, Row, and_, bindparam, case, delete, exists, insert, or_, select, update
 from sqlmodel import Session
 
+from crm.addresses import NormalizedEmail, normalize_email  # noqa: F401 - re-exported for the domains
 from crm.contacts.models import (
     AppSecret,
     ConsentEvent,
@@ -36,28 +36,6 @@ from crm.errors import Invalid
 from crm.events import service as events
 
 SUPPRESSION_SALT = "suppression_salt"
-
-
-@dataclass(frozen=True)
-class NormalizedEmail:
-    email: str  # email-validator's normalized form
-    key: str  # its lower-case twin: the identity
-
-    def __str__(self) -> str:
-        return self.email
-
-
-def normalize_email(raw: str, field: str = "email") -> NormalizedEmail:
-    """Validate syntax (no DNS: the service may run offline) and normalize."""
-    if not isinstance(raw, str) or not raw.strip():
-        raise Invalid.field(field, "an email address is required")
-    if any(ch in raw for ch in "\r\n\x00"):
-        raise Invalid.field(field, "must not contain line breaks")
-    try:
-        info = validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as exc:
-        raise Invalid.field(field, str(exc)) from None
-    return NormalizedEmail(info.normalized, info.normalized.lower())
 
 
 def clean_text(value: Any, field: str, *, max_length: int = 200, single_line: bool = True) -> str:

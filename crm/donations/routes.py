@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, Response, get, patch
+from litestar import Controller, Request, get, patch
 from litestar.params import Parameter
 
-from crm.contacts.routes import check_choice
+from crm.bodies import shaped
 from crm.donations import service
-from crm.donations.schemas import InquiryChange
+from crm.donations.schemas import InquiryChange, InquiryPage, InquiryPublic
 from crm.http import (
+    check_choice,
     current_staff,
     db,
     decode_id_cursor,
@@ -38,7 +39,7 @@ class DonationInquiryController(Controller):
         assigned_to: str | None = None,
         cursor: str | None = None,
         limit: int = Parameter(default=50, ge=1, le=500),
-    ) -> dict[str, Any]:
+    ) -> InquiryPage:
         check_choice("status", status, service.STATUSES)
         check_choice("type", type, service.INQUIRY_TYPES)
         after = decode_id_cursor(cursor)
@@ -47,18 +48,17 @@ class DonationInquiryController(Controller):
         with db(request) as session:
             rows, more = service.search(session, settings, filters, after, limit)
             items = [service.inquiry_dict(settings, i, c) for i, c in rows]
-        return page(items, encode_cursor(rows[-1][0].id) if more and rows else None)
+        return shaped(InquiryPage, page(items, encode_cursor(rows[-1][0].id) if more and rows else None))
 
     @get("/{inquiry_id:int}", sync_to_thread=True)
-    def get_inquiry(self, request: Request[Any, Any, Any], inquiry_id: int) -> dict[str, Any]:
+    def get_inquiry(self, request: Request[Any, Any, Any], inquiry_id: int) -> InquiryPublic:
         with db(request) as session:
-            return service.inquiry_dict(settings_of(request), *service.get(session, inquiry_id))
+            return shaped(InquiryPublic, service.inquiry_dict(settings_of(request), *service.get(session, inquiry_id)))
 
     @patch("/{inquiry_id:int}", guards=[requires_editor], sync_to_thread=True)
-    def patch_inquiry(self, request: Request[Any, Any, Any], inquiry_id: int, data: InquiryChange) -> Response[Any]:
+    def patch_inquiry(self, request: Request[Any, Any, Any], inquiry_id: int, data: InquiryChange) -> InquiryPublic:
         changes = service.InquiryPatch.from_body(data)
         settings = settings_of(request)
         with db(request) as session:
             service.apply_patch(session, settings, inquiry_id, changes, current_staff(request).email)
-            body = service.inquiry_dict(settings, *service.get(session, inquiry_id))
-        return Response(body)
+            return shaped(InquiryPublic, service.inquiry_dict(settings, *service.get(session, inquiry_id)))

@@ -38,3 +38,33 @@ class TemplatePreviewRequest(msgspec.Struct, kw_only=True):
 
     contact_id: int | None = None
     language: str | None = None
+
+
+class TemplateSummary(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    key: str
+    source: str  # database (edited by staff) or file (the shipped default)
+    languages: list[str]
+    file_default: bool  # a shipped file stands behind it
+    updated_at: str | None
+
+
+class TemplateList(msgspec.Struct):
+    items: list[TemplateSummary]
+    next_cursor: str | None
+
+
+class TemplatePublic(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    key: str
+    source: str
+    language: str
+    subject: str
+    body_html: str
+    body_text: str
+    updated_by: str | None
+    updated_at: str | None
+
+
+class TemplatePreview(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    subject: str
+    html: str
+    text: str

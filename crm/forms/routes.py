@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from anyio import to_thread
 from litestar import Controller, Request, Response, get, post
 
@@ -28,9 +29,16 @@ class InterestController(Controller):
                     for i in contacts.list_interests(session)]
 
 
-async def _accept(request: Request[Any, Any, Any], fn: Any, data: dict[str, Any], status: str) -> Response[Any]:
+class Accepted(msgspec.Struct):
+    """The same answer for a new, known, unsubscribed or suppressed address: nothing is given away."""
+
+    status: str
+
+
+async def _accept(request: Request[Any, Any, Any], fn: Any, data: dict[str, Any], status: str
+                  ) -> Response[Accepted]:
     """Store and answer 202; the outbox publishes the wake-up calls when the transaction commits."""
-    answer = {"status": status}
+    answer = Accepted(status)
     if data.get("website"):
         return Response(answer, status_code=202)  # honeypot: look normal, keep nothing
     settings = settings_of(request)
@@ -52,13 +60,13 @@ class FormController(Controller):
     request_max_body_size = PUBLIC_BODY_LIMIT
 
     @post("/newsletter", status_code=202)
-    async def newsletter(self, request: Request[Any, Any, Any], data: NewsletterForm) -> Response[Any]:
+    async def newsletter(self, request: Request[Any, Any, Any], data: NewsletterForm) -> Response[Accepted]:
         return await _accept(request, service.submit_newsletter, data.model_dump(), "pending_confirmation")
 
     @post("/volunteer-interest", status_code=202)
-    async def volunteer_interest(self, request: Request[Any, Any, Any], data: VolunteerForm) -> Response[Any]:
+    async def volunteer_interest(self, request: Request[Any, Any, Any], data: VolunteerForm) -> Response[Accepted]:
         return await _accept(request, service.submit_volunteer, data.model_dump(), "received")
 
     @post("/donation-inquiry", status_code=202)
-    async def donation_inquiry(self, request: Request[Any, Any, Any], data: DonationForm) -> Response[Any]:
+    async def donation_inquiry(self, request: Request[Any, Any, Any], data: DonationForm) -> Response[Accepted]:
         return await _accept(request, service.submit_donation, data.model_dump(), "received")

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from crm.contacts.service import normalize_email
+from crm.addresses import normalize_email
 from crm.db import utcnow
 from crm.errors import Conflict, Invalid
 from crm.staff.models import ROLE_RANK, AuditEvent, Staff, StaffRole

@@ -12,11 +12,13 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect
 
+from crm.bodies import present, shaped
 from crm.errors import DomainError
 from crm.http import db, settings_of
 from crm.pages.render import page
 from crm.volunteers import hours as hours_service
 from crm.volunteers import portal, signups
+from crm.volunteers.schemas import HoursCreate, HoursPublic, PortalSignupRequest, PortalView, SignupPublic
 
 Req = Request[Any, Any, Any]
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -124,35 +126,33 @@ class PortalApiController(Controller):
     tags = ["volunteer portal"]
 
     @get("/{token:str}", sync_to_thread=True)
-    def show(self, request: Req, token: str) -> Response[Any]:
+    def show(self, request: Req, token: str) -> Response[PortalView]:
         settings = settings_of(request)
         try:
             with db(request) as session:
                 vol, contact = portal.open_token(session, settings, token)
-                return Response(portal.view(session, settings, vol, contact))
+                return Response(shaped(PortalView, portal.view(session, settings, vol, contact)))
         except portal.LinkProblem as exc:
             return _json_problem(exc)
 
     @post("/{token:str}/signups", sync_to_thread=True)
-    def sign_up(self, request: Req, token: str, data: Any) -> Response[Any]:
-        shift_id = data.get("shift_id") if isinstance(data, dict) else None
-        if isinstance(shift_id, bool) or not isinstance(shift_id, int):
-            return Response({"status_code": 400, "detail": "shift_id: must be a shift's id",
-                             "errors": {"shift_id": "must be a shift's id"}}, status_code=400)
+    def sign_up(self, request: Req, token: str, data: PortalSignupRequest) -> Response[SignupPublic]:
+        shift_id = data.shift_id
         return self._do(request, token, lambda s, st, v: _signup_body(signups.sign_up(s, st, shift_id, v.id, "self")),
                         201)
 
     @delete("/{token:str}/signups/{signup_id:int}", status_code=200, sync_to_thread=True)
-    def cancel(self, request: Req, token: str, signup_id: int) -> Response[Any]:
+    def cancel(self, request: Req, token: str, signup_id: int) -> Response[SignupPublic]:
         def act(s: Any, st: Any, v: Any) -> tuple[dict[str, Any], list[int]]:
             ids = portal.cancel_own(s, st, v, signup_id)
             return signups.signup_dict(portal.own_signup(s, v, signup_id)), ids
         return self._do(request, token, act, 200)
 
     @post("/{token:str}/hours", sync_to_thread=True)
-    def log_hours(self, request: Req, token: str, data: Any) -> Response[Any]:
+    def log_hours(self, request: Req, token: str, data: HoursCreate) -> Response[HoursPublic]:
+        fields = present(data)
         return self._do(request, token, lambda s, st, v: (
-            hours_service.hours_dict(hours_service.log(s, v.id, data, "self", by_staff=False)), []), 201)
+            hours_service.hours_dict(hours_service.log(s, v.id, fields, "self", by_staff=False)), []), 201)
 
     @staticmethod
     def _do(request: Req, token: str, action: Any, status_code: int) -> Response[Any]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, Response, get, patch, post
+from litestar import Controller, Request, get, patch, post
 from litestar.params import Parameter
 
+from crm.bodies import present, shaped
 from crm.contacts.models import Language
-from crm.contacts.routes import check_choice
 from crm.http import (
+    check_choice,
     current_staff,
     db,
     decode_id_cursor,
@@ -23,6 +24,30 @@ from crm.volunteers import hours as volunteer_hours
 from crm.volunteers import opportunities as opps
 from crm.volunteers import qualifications as quals
 from crm.volunteers import service
+from crm.volunteers.schemas import (
+    OpportunityCreate,
+    OpportunityPage,
+    OpportunityPatch,
+    OpportunityPublic,
+    VolunteerPage,
+    VolunteerPatchBody,
+    VolunteerPublic,
+)
+
+
+def _explain_patch(_session: Any, _settings: Any, raw: dict[str, Any], *_: Any) -> None:
+    service.VolunteerPatch.parse(raw)
+
+
+def _explain_opportunity(partial: bool) -> Any:
+    def check(session: Any, _settings: Any, raw: dict[str, Any], *_: Any) -> None:
+        rest, _ = quals.split_requires(session, raw)
+        opps.parse_fields(rest, partial=partial)
+    return check
+
+
+def _opportunity(session: Any, opp: Any, requires: list[str] | None, body: dict[str, Any]) -> OpportunityPublic:
+    return shaped(OpportunityPublic, quals.with_requires(session, opp, requires, body))
 
 
 class VolunteerController(Controller):
@@ -44,7 +69,7 @@ class VolunteerController(Controller):
         never_contacted: bool | None = None,
         cursor: str | None = None,
         limit: int = Parameter(default=50, ge=1, le=500),
-    ) -> dict[str, Any]:
+    ) -> VolunteerPage:
         check_choice("area", area, service.AREAS)
         check_choice("availability", availability, service.AVAILABILITY)
         check_choice("status", status, service.STATUSES)
@@ -56,25 +81,26 @@ class VolunteerController(Controller):
         with db(request) as session:
             rows, more = service.search(session, filters, decode_id_cursor(cursor), limit)
             items = [service.volunteer_dict(session, v, c) for v, c in rows]
-        return page(items, encode_cursor(rows[-1][0].id) if more and rows else None)
+        return shaped(VolunteerPage, page(items, encode_cursor(rows[-1][0].id) if more and rows else None))
 
     @get("/{volunteer_id:int}", sync_to_thread=True)
-    def get_volunteer(self, request: Request[Any, Any, Any], volunteer_id: int) -> dict[str, Any]:
+    def get_volunteer(self, request: Request[Any, Any, Any], volunteer_id: int) -> VolunteerPublic:
         with db(request) as session:
             vol, contact = service.get_volunteer(session, volunteer_id)
-            return {**service.volunteer_dict(session, vol, contact), "history": service.history(session, volunteer_id),
-                    "hours_approved": volunteer_hours.approved_total(session, volunteer_id)}
+            return shaped(VolunteerPublic, {
+                **service.volunteer_dict(session, vol, contact), "history": service.history(session, volunteer_id),
+                "hours_approved": volunteer_hours.approved_total(session, volunteer_id)})
 
-    @patch("/{volunteer_id:int}", guards=[requires_editor], sync_to_thread=True)
-    def patch_volunteer(self, request: Request[Any, Any, Any], volunteer_id: int, data: dict[str, Any]
-                        ) -> Response[Any]:
-        changes = service.VolunteerPatch.parse(data)
+    @patch("/{volunteer_id:int}", guards=[requires_editor], sync_to_thread=True, opt={"explain": _explain_patch})
+    def patch_volunteer(self, request: Request[Any, Any, Any], volunteer_id: int, data: VolunteerPatchBody
+                        ) -> VolunteerPublic:
+        changes = service.VolunteerPatch.parse(present(data))
         actor = current_staff(request).email
         with db(request) as session:
             service.apply_patch(session, settings_of(request), volunteer_id, changes, actor)
             vol, contact = service.get_volunteer(session, volunteer_id)
-            body = {**service.volunteer_dict(session, vol, contact), "history": service.history(session, volunteer_id)}
-        return Response(body)
+            return shaped(VolunteerPublic, {**service.volunteer_dict(session, vol, contact),
+                                            "history": service.history(session, volunteer_id)})
 
 
 class OpportunityController(Controller):
@@ -85,39 +111,40 @@ class OpportunityController(Controller):
     @get("/", sync_to_thread=True)
     def list_opportunities(self, request: Request[Any, Any, Any], area: str | None = None,
                            cursor: str | None = None, limit: int = Parameter(default=50, ge=1, le=500)
-                           ) -> dict[str, Any]:
+                           ) -> OpportunityPage:
         check_choice("area", area, service.AREAS)
         with db(request) as session:
             rows, more = opps.search(session, area, decode_id_cursor(cursor), limit)
             items = [{**opps.opportunity_dict(o), "requires": list(o.requires or [])} for o in rows]
-        return page(items, encode_cursor(rows[-1].id) if more and rows else None)
+        return shaped(OpportunityPage, page(items, encode_cursor(rows[-1].id) if more and rows else None))
 
-    @post("/", guards=[requires_editor], sync_to_thread=True)
-    def create_opportunity(self, request: Request[Any, Any, Any], data: dict[str, Any]) -> dict[str, Any]:
+    @post("/", guards=[requires_editor], sync_to_thread=True, opt={"explain": _explain_opportunity(False)})
+    def create_opportunity(self, request: Request[Any, Any, Any], data: OpportunityCreate) -> OpportunityPublic:
         with db(request) as session:
-            data, requires = quals.split_requires(session, data)
-            opp = opps.create(session, data, current_staff(request).email)
-            return quals.with_requires(session, opp, requires, opps.opportunity_dict(opp, []))
+            fields, requires = quals.split_requires(session, present(data))
+            opp = opps.create(session, fields, current_staff(request).email)
+            return _opportunity(session, opp, requires, opps.opportunity_dict(opp, []))
 
     @get("/{opportunity_id:int}", sync_to_thread=True)
-    def get_opportunity(self, request: Request[Any, Any, Any], opportunity_id: int) -> dict[str, Any]:
+    def get_opportunity(self, request: Request[Any, Any, Any], opportunity_id: int) -> OpportunityPublic:
         with db(request) as session:
             opp = opps.get(session, opportunity_id)
-            return quals.with_requires(session, opp, None, opps.opportunity_dict(opp, opps.responses(session, opportunity_id)))
+            return _opportunity(session, opp, None, opps.opportunity_dict(opp, opps.responses(session, opportunity_id)))
 
-    @patch("/{opportunity_id:int}", guards=[requires_editor], sync_to_thread=True)
-    def patch_opportunity(self, request: Request[Any, Any, Any], opportunity_id: int, data: dict[str, Any]
-                          ) -> dict[str, Any]:
+    @patch("/{opportunity_id:int}", guards=[requires_editor], sync_to_thread=True,
+           opt={"explain": _explain_opportunity(True)})
+    def patch_opportunity(self, request: Request[Any, Any, Any], opportunity_id: int, data: OpportunityPatch
+                          ) -> OpportunityPublic:
         with db(request) as session:
-            data, requires = quals.split_requires(session, data)
-            opp = opps.update(session, opportunity_id, data) if data or requires is None else opps.get(session, opportunity_id)
-            return quals.with_requires(session, opp, requires,
-                                       opps.opportunity_dict(opp, opps.responses(session, opportunity_id)))
+            fields, requires = quals.split_requires(session, present(data))
+            opp = (opps.update(session, opportunity_id, fields) if fields or requires is None
+                   else opps.get(session, opportunity_id))
+            return _opportunity(session, opp, requires, opps.opportunity_dict(opp, opps.responses(session, opportunity_id)))
 
     @get("/{opportunity_id:int}/matches", sync_to_thread=True)
     def list_matches(self, request: Request[Any, Any, Any], opportunity_id: int, cursor: str | None = None,
-                     limit: int = Parameter(default=50, ge=1, le=500)) -> dict[str, Any]:
+                     limit: int = Parameter(default=50, ge=1, le=500)) -> VolunteerPage:
         with db(request) as session:
             rows, more = opps.matches(session, settings_of(request), opportunity_id, decode_id_cursor(cursor), limit)
             items = [service.volunteer_dict(session, v, c) for v, c in rows]
-        return page(items, encode_cursor(rows[-1][0].id) if more and rows else None)
+        return shaped(VolunteerPage, page(items, encode_cursor(rows[-1][0].id) if more and rows else None))

@@ -2,9 +2,8 @@
 
 The database holds everything: a lost wake-up call, a broker outage or a worker killed mid-POST
 only delays a delivery (its lease runs out and the next dispatch takes it again). HTTP happens in a
-small per-process thread pool, so the task that dispatches returns at once and a slow receiver
-never holds a worker slot that email needs; each endpoint gets at most PER_ENDPOINT requests in
-flight, so a slow or dead one cannot take the pool from the others.
+small per-process thread pool (crm.webhooks.dispatcher), so the task that dispatches returns at once
+and a slow receiver never holds a worker slot that email needs.
 """
 
 from __future__ import annotations
@@ -13,20 +12,15 @@ import datetime as dt
 import json
 import logging
 import random
-import threading
 import time
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import httpx
-from sqlalchemy import delete, exists, insert, literal, or_, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import bindparam, delete, exists, insert, literal, select, update
 from sqlmodel import Session
 
 from crm.config import Settings
-from crm.db import is_postgres, session_scope, utcnow
+from crm.db import is_postgres, utcnow
 from crm.errors import Invalid
 from crm.events import service as events
 from crm.events.models import Event
@@ -75,48 +69,6 @@ def fan_out(session: Session, limit: int = FANOUT_BATCH) -> int:
     return added
 
 
-# --- choosing and claiming ------------------------------------------------------------------------
-
-
-def due(session: Session, now: dt.datetime, limit: int, skip_endpoints: set[int] | None = None,
-        endpoint_id: int | None = None) -> list[int]:
-    """Deliveries to try now: due, endpoint enabled, and no earlier event of the same contact still
-    owed to the same endpoint (order per contact, SPEC 12)."""
-    stmt = (select(WebhookDelivery.id)
-            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-            .where(WebhookEndpoint.enabled.is_(True),
-                   or_((WebhookDelivery.state == DeliveryState.pending) & (WebhookDelivery.next_attempt_at <= now),
-                       (WebhookDelivery.state == DeliveryState.delivering) & (WebhookDelivery.lease_until < now)),
-                   ~_earlier_owed())
-            .order_by(WebhookDelivery.event_id).limit(limit))
-    if skip_endpoints:
-        stmt = stmt.where(WebhookDelivery.endpoint_id.not_in(skip_endpoints))
-    if endpoint_id is not None:
-        stmt = stmt.where(WebhookDelivery.endpoint_id == endpoint_id)
-    return list(session.scalars(stmt))
-
-
-def _earlier_owed() -> Any:
-    earlier = aliased(WebhookDelivery)
-    return exists().where(earlier.endpoint_id == WebhookDelivery.endpoint_id,
-                          earlier.contact_id == WebhookDelivery.contact_id,
-                          earlier.event_id < WebhookDelivery.event_id,
-                          earlier.state.in_([DeliveryState.pending, DeliveryState.delivering]))
-
-
-def claim(session: Session, delivery_id: int, now: dt.datetime, lease: dt.timedelta) -> bool:
-    """Take one delivery if it is still due and nothing earlier of its contact is owed (checked here
-    again, so a candidate list read a moment ago can never send out of order)."""
-    result = session.execute(
-        update(WebhookDelivery).where(
-            WebhookDelivery.id == delivery_id,
-            or_((WebhookDelivery.state == DeliveryState.pending) & (WebhookDelivery.next_attempt_at <= now),
-                (WebhookDelivery.state == DeliveryState.delivering) & (WebhookDelivery.lease_until < now)),
-            ~_earlier_owed())
-        .values(state=DeliveryState.delivering, lease_until=now + lease, attempts=WebhookDelivery.attempts + 1))
-    return result.rowcount == 1
-
-
 # --- one attempt --------------------------------------------------------------------------------
 
 
@@ -136,19 +88,18 @@ def body_of(event: Event) -> str:
                        "data": event.data}, separators=(",", ":"), ensure_ascii=False)
 
 
-def prepare(session: Session, settings: Settings, delivery_id: int, now: dt.datetime) -> Request | None:
-    """Claim one delivery and snapshot what to send; None if someone else has it or it is done."""
-    if not claim(session, delivery_id, now, dt.timedelta(seconds=settings.webhook_lease_seconds)):
-        return None
-    d = session.get(WebhookDelivery, delivery_id)
-    assert d is not None
-    ep = session.get(WebhookEndpoint, d.endpoint_id)
-    event = session.get(Event, d.event_id)
-    assert ep is not None and event is not None
+def requests_for(session: Session, endpoint_id: int, claimed: list[tuple[int, int, str, int]],
+                 now: dt.datetime) -> list[Request]:
+    """What to send for deliveries just claimed (crm.webhooks.claims.take): two queries per batch."""
+    ep = session.get(WebhookEndpoint, endpoint_id)
+    if ep is None or not claimed:
+        return []
     secrets = [ep.secret]
     if ep.old_secret and ep.old_secret_until and ep.old_secret_until > now:
         secrets.append(ep.old_secret)
-    return Request(delivery_id, ep.id, ep.url, d.webhook_id, body_of(event), secrets, d.attempts)  # type: ignore[arg-type]
+    events_by_id = {e.id: e for e in session.scalars(select(Event).where(Event.id.in_([c[1] for c in claimed])))}
+    return [Request(delivery_id, ep.id, ep.url, webhook_id, body_of(events_by_id[event_id]), secrets,  # type: ignore[arg-type]
+                    attempts) for delivery_id, event_id, webhook_id, attempts in claimed]
 
 
 @dataclass
@@ -203,39 +154,59 @@ def next_delay(attempts: int) -> float | None:
     return base * random.uniform(0.8, 1.2)
 
 
-def finish(session: Session, settings: Settings, req: Request, out: Outcome, now: dt.datetime) -> str:
-    """Log the attempt and move the delivery and its endpoint on. Returns the delivery's new state."""
-    if session.get(WebhookDelivery, req.delivery_id) is None:
-        return "gone"  # its endpoint was deleted while the POST was in flight
-    ok = out.status is not None and 200 <= out.status < 300 and out.error is None
-    session.execute(insert(WebhookAttempt.__table__), {  # type: ignore[attr-defined]
-        "delivery_id": req.delivery_id, "at": now, "status": out.status, "duration_ms": out.duration_ms,
-        "error": None if ok else (out.error or f"HTTP {out.status} is not a 2xx")[:500],
-        "response_bytes": out.response_bytes})
-    ep = session.get(WebhookEndpoint, req.endpoint_id)
-    mine = (WebhookDelivery.id == req.delivery_id) & (WebhookDelivery.state == DeliveryState.delivering)
-    if ok:
-        session.execute(update(WebhookDelivery).where(mine).values(
-            state=DeliveryState.delivered, delivered_at=now, lease_until=None))
-        # Not on every success: every thread writing the same endpoint row would queue on its lock.
-        if ep is not None and (ep.failing_since is not None or ep.last_success_at is None
-                               or now - ep.last_success_at > dt.timedelta(seconds=30)):
-            ep.failing_since, ep.last_success_at = None, now
-            session.add(ep)
-        return DeliveryState.delivered
-    delay = next_delay(req.attempts)
-    state = DeliveryState.failed if delay is None else DeliveryState.pending
-    session.execute(update(WebhookDelivery).where(mine).values(
-        state=state, lease_until=None, next_attempt_at=now + dt.timedelta(seconds=delay or 0)))
-    if ep is not None and ep.enabled:
-        if out.status == 410:
-            disable(session, settings, ep, "the receiver answered 410 Gone")
-        else:
-            ep.failing_since = ep.failing_since or now
-            if now - ep.failing_since >= DISABLE_AFTER:
-                disable(session, settings, ep, "no successful delivery for 3 days")
-            session.add(ep)
-    return state
+def _ok(out: Outcome) -> bool:
+    return out.status is not None and 200 <= out.status < 300 and out.error is None
+
+
+def record(session: Session, settings: Settings, results: list[tuple[Request, Outcome]], now: dt.datetime) -> None:
+    """Log a batch of attempts and move the deliveries and their endpoint on, in a few statements:
+    one insert for the log, one update for the successes; failures (rare) one by one."""
+    if not results:
+        return
+    live = set(session.scalars(select(WebhookDelivery.id).where(
+        WebhookDelivery.id.in_([req.delivery_id for req, _ in results]))))
+    results = [(req, out) for req, out in results if req.delivery_id in live]  # endpoint deleted mid-flight
+    if not results:
+        return
+    session.execute(insert(WebhookAttempt.__table__), [  # type: ignore[attr-defined]
+        {"delivery_id": req.delivery_id, "at": now, "status": out.status, "duration_ms": out.duration_ms,
+         "error": None if _ok(out) else (out.error or f"HTTP {out.status} is not a 2xx")[:500],
+         "response_bytes": out.response_bytes} for req, out in results])
+    delivered = [req.delivery_id for req, out in results if _ok(out)]
+    if delivered:
+        session.execute(update(WebhookDelivery).where(WebhookDelivery.id.in_(delivered),
+                                                      WebhookDelivery.state == DeliveryState.delivering)
+                        .values(state=DeliveryState.delivered, delivered_at=now, lease_until=None))
+    ep = session.get(WebhookEndpoint, results[0][0].endpoint_id)
+    # Not on every success: every thread writing the same endpoint row would queue on its lock.
+    if delivered and ep is not None and (ep.failing_since is not None or ep.last_success_at is None
+                                         or now - ep.last_success_at > dt.timedelta(seconds=30)):
+        ep.failing_since, ep.last_success_at = None, now
+        session.add(ep)
+    failed = [(req, out) for req, out in results if not _ok(out)]
+    if failed:
+        _failed(session, settings, failed, ep, now)
+
+
+def _failed(session: Session, settings: Settings, failed: list[tuple[Request, Outcome]],
+            ep: WebhookEndpoint | None, now: dt.datetime) -> None:
+    """Each failure waits its own jittered step of the schedule (one executemany), or fails for good."""
+    rows = []
+    for req, _ in failed:
+        delay = next_delay(req.attempts)
+        rows.append({"d_id": req.delivery_id, "d_state": DeliveryState.failed if delay is None else DeliveryState.pending,
+                     "d_next": now + dt.timedelta(seconds=delay or 0)})
+    session.execute(update(_D).where(_D.c.id == bindparam("d_id"), _D.c.state == DeliveryState.delivering)
+                    .values(state=bindparam("d_state"), lease_until=None, next_attempt_at=bindparam("d_next")), rows)
+    if ep is None or not ep.enabled:
+        return
+    if any(out.status == 410 for _, out in failed):
+        disable(session, settings, ep, "the receiver answered 410 Gone")
+        return
+    ep.failing_since = ep.failing_since or now
+    if now - ep.failing_since >= DISABLE_AFTER:
+        disable(session, settings, ep, "no successful delivery for 3 days")
+    session.add(ep)
 
 
 def disable(session: Session, settings: Settings, ep: WebhookEndpoint, reason: str) -> list[int]:
@@ -252,146 +223,9 @@ def disable(session: Session, settings: Settings, ep: WebhookEndpoint, reason: s
     return ids
 
 
-def attempt(settings: Settings, delivery_id: int, client: httpx.Client | None = None) -> str:
-    """Claim, POST and record one delivery. Safe to call any number of times."""
-    with session_scope(settings) as session:
-        req = prepare(session, settings, delivery_id, utcnow())
-    if req is None:
-        return "busy"
-    own = client is None
-    client = client or new_client()
-    try:
-        out = post(settings, req, client)
-    finally:
-        if own:
-            client.close()
-    with session_scope(settings) as session:
-        return finish(session, settings, req, out, utcnow())
-
-
 def new_client() -> httpx.Client:
     # No redirects: a 3xx is a failure (a redirect to an internal address would be the SSRF door).
     return httpx.Client(timeout=httpx.Timeout(TIMEOUT), follow_redirects=False, trust_env=False)
-
-
-# --- the dispatcher: one per process ----------------------------------------------------------------
-
-
-@dataclass
-class Dispatcher:
-    """Keeps up to `threads` POSTs in flight from this process, at most PER_ENDPOINT per endpoint."""
-
-    threads: int = 32
-    _pool: ThreadPoolExecutor | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _busy: dict[int, int] = field(default_factory=dict)
-    _local: threading.local = field(default_factory=threading.local)
-    _candidates: dict[int, deque[int]] = field(default_factory=dict)
-
-    def _client(self) -> httpx.Client:
-        client = getattr(self._local, "client", None)
-        if client is None:
-            client = self._local.client = new_client()
-        return client
-
-    def _run(self, settings: Settings, first: Request) -> int:
-        """Deliver `first`, then keep taking this endpoint's next due delivery while there is one,
-        so throughput does not wait for the next beat tick. Returns how many were tried."""
-        req: Request | None = first
-        tried = 0
-        try:
-            while req is not None:
-                out = post(settings, req, self._client())
-                tried += 1
-                # Two transactions: a thread never holds row locks while it waits for the dispatcher's lock.
-                with session_scope(settings) as session:
-                    finish(session, settings, req, out, utcnow())
-                with session_scope(settings) as session:
-                    req = self._next_for(session, settings, req.endpoint_id)
-        except Exception:  # noqa: BLE001 - the lease brings it back; log and keep the pool alive
-            log.exception("webhook delivery %s", req.delivery_id if req else first.delivery_id)
-        finally:
-            with self._lock:
-                self._busy[first.endpoint_id] -= 1
-        return tried
-
-    def _next_for(self, session: Session, settings: Settings, endpoint_id: int) -> Request | None:
-        """The endpoint's next due delivery, from a candidate list refilled by one query per 200."""
-        now = utcnow()
-        for refill in (False, True):
-            if refill:
-                fresh = due(session, now, 200, endpoint_id=endpoint_id)
-                with self._lock:
-                    self._candidates[endpoint_id] = deque(fresh)
-            while True:
-                with self._lock:
-                    queue = self._candidates.get(endpoint_id)
-                    delivery_id = queue.popleft() if queue else None
-                if delivery_id is None:
-                    break
-                req = prepare(session, settings, delivery_id, now)
-                if req is not None:
-                    return req
-        return None
-
-    def dispatch(self, settings: Settings, *, wait: bool = False, limit: int = 500) -> dict[str, int]:
-        """Fan out new events, then start every due delivery there is room for."""
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="webhook")
-        with session_scope(settings) as session:
-            fanned = fan_out(session)
-        started: list[Future[int]] = []
-        now = utcnow()
-        with self._lock:
-            full = {ep for ep, n in self._busy.items() if n >= PER_ENDPOINT}
-            room = self.threads - sum(self._busy.values())
-        if room > 0:
-            with session_scope(settings) as session:
-                candidates = due(session, now, min(limit, room * 4), full)
-            for delivery_id in candidates:
-                if len(started) >= room:
-                    break
-                with session_scope(settings) as session:
-                    req = prepare(session, settings, delivery_id, now)
-                if req is None:
-                    continue
-                with self._lock:
-                    full_now = self._busy.get(req.endpoint_id, 0) >= PER_ENDPOINT
-                    if not full_now:
-                        self._busy[req.endpoint_id] = self._busy.get(req.endpoint_id, 0) + 1
-                if full_now:
-                    _release(settings, req)  # hand it back untouched (minus the try it did not get)
-                    continue
-                started.append(self._pool.submit(self._run, settings, req))  # type: ignore[union-attr]
-        if wait:
-            for f in started:
-                f.result()
-        return {"fanned_out": fanned, "started": len(started)}
-
-    def close(self) -> None:
-        """Wait for the POSTs in flight (tests, the benchmark, a worker shutting down)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
-
-
-def _release(settings: Settings, req: Request) -> None:
-    with session_scope(settings) as session:
-        session.execute(update(WebhookDelivery).where(WebhookDelivery.id == req.delivery_id,
-                                                      WebhookDelivery.state == DeliveryState.delivering)
-                        .values(state=DeliveryState.pending, lease_until=None,
-                                attempts=WebhookDelivery.attempts - 1))
-
-
-def run_until_idle(settings: Settings, dispatcher: Dispatcher, timeout: float = 30.0) -> None:
-    """Dispatch and wait until nothing is due (tests and the benchmark's single-process runs)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        summary = dispatcher.dispatch(settings, wait=True)
-        if not summary["started"] and not summary["fanned_out"]:
-            return
-    raise TimeoutError("webhook deliveries still due")
 
 
 def cleanup(session: Session, now: dt.datetime | None = None) -> int:
@@ -403,10 +237,3 @@ def cleanup(session: Session, now: dt.datetime | None = None) -> int:
                                                   WebhookDelivery.created_at < cutoff,
                                                   ~exists().where(WebhookAttempt.delivery_id == WebhookDelivery.id)))
     return n
-
-
-_process_dispatcher = Dispatcher()
-
-
-def process_dispatcher() -> Dispatcher:
-    return _process_dispatcher

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from crm.db import session_scope, utcnow
-from crm.webhooks import delivery
+from crm.webhooks import delivery, dispatcher
 from crm.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.helpers import donation_body, link_path, newsletter_body, to, volunteer_body
 
@@ -21,7 +21,7 @@ def _due_now(settings: Any) -> None:
 
 
 def _drain(settings: Any) -> None:
-    delivery.run_until_idle(settings, delivery.Dispatcher(threads=4))
+    dispatcher.run_until_idle(settings, dispatcher.Dispatcher(threads=4))
 
 
 def test_endpoint_crud_secret_once_and_admin_only(client, auth, receivers):
@@ -186,15 +186,15 @@ def test_a_slow_endpoint_does_not_delay_another(client, settings, receivers, sub
     subscribe(fast)
     for i in range(3):
         client.post("/api/v1/forms/newsletter", json=newsletter_body(email=f"p{i}@example.org"))
-    dispatcher = delivery.Dispatcher(threads=8)
+    lanes = dispatcher.Dispatcher(threads=8)
     t0 = time.monotonic()
     deadline = t0 + 10
     while len(fast.seen) < 6 and time.monotonic() < deadline:
-        dispatcher.dispatch(settings)
+        lanes.dispatch(settings)
         time.sleep(0.05)
     assert len(fast.seen) == 6 and time.monotonic() - t0 < 3
     assert len(slow.seen) == 0  # still sleeping on its first requests
-    dispatcher.close()
+    lanes.close()
 
 
 def test_redirects_are_not_followed(client, auth, settings, receivers, subscribe):

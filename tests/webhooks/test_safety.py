@@ -9,7 +9,7 @@ from crm.app import create_app
 from crm.config import load_settings
 from crm.db import session_scope
 from crm.errors import Invalid
-from crm.webhooks import delivery, safety
+from crm.webhooks import dispatcher, safety
 from crm.webhooks.models import WebhookEndpoint
 
 INTERNAL = ["http://127.0.0.1:8000/x", "http://localhost/x", "http://10.1.2.3/", "http://192.168.0.1/",
@@ -45,7 +45,7 @@ def test_checked_again_at_each_connection(production, receivers):
         from crm.webhooks import service
 
         d = service.send_test(s, ep.id)  # type: ignore[arg-type]
-    delivery.run_until_idle(production, delivery.Dispatcher(threads=2))
+    dispatcher.run_until_idle(production, dispatcher.Dispatcher(threads=2))
     assert r.requests == 0
     with session_scope(production) as s:
         rows, _ = service.deliveries(s, ep.id, None, 10)  # type: ignore[arg-type]

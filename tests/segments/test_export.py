@@ -40,7 +40,7 @@ def test_export_neutralises_formulas(client: Any, auth: Any, session: Any, setti
 
 
 def test_export_streams_many_batches_and_skips_erased(client: Any, auth: Any, session: Any) -> None:
-    from crm.contacts import export
+    from crm.segments import export
 
     for i in range(export.BATCH + 5):
         session.add(Contact(email=f"p{i}@example.org", email_key=f"p{i}@example.org"))

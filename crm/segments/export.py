@@ -14,6 +14,7 @@ from crm.config import Settings
 from crm.contacts.models import Contact, ContactInterest, ContactStatus, ContactTag, Subscription
 from crm.db import session_scope
 from crm.errors import NotFound
+from crm.segments import service as segments
 from crm.staff.models import AuditEvent
 
 BATCH = 1000
@@ -36,8 +37,6 @@ def _line(cells: list[Any]) -> str:
 
 def condition(session: Session, segment_id: int | None) -> Any:
     """Who is exported: everyone not erased, or the members of a saved segment (its rules, no list gate)."""
-    from crm.segments import service as segments
-
     if segment_id is None:
         return Contact.status != ContactStatus.erased
     if not 0 < segment_id < 2**31:
