@@ -151,3 +151,22 @@ class InvitationsQueued(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     opportunity_id: int
     campaign_id: int | None
     queued: int
+
+
+class BounceEvent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    type: str  # bounce or complaint
+    email: str
+    bounce_type: str | None = None  # hard (the default) or soft
+    message_id: str | None = None  # the Message-ID we sent, to mark that delivery bounced
+
+
+class BounceReport(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """POST /api/v1/webhooks/bounces, from the mail provider (header X-CRM-Webhook-Secret)."""
+
+    events: builtins.list[BounceEvent]
+
+
+class BounceCounts(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    suppressed: int
+    soft: int
+    ignored: int

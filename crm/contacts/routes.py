@@ -15,7 +15,7 @@ from litestar.datastructures import UploadFile
 from litestar.params import Parameter
 
 from crm import queue
-from crm.bodies import present
+from crm.bodies import present, shaped
 from crm.contacts import importer, service, staff_service
 from crm.contacts.models import ContactStatus, Role
 from crm.contacts.schemas import (
@@ -23,6 +23,7 @@ from crm.contacts.schemas import (
     ContactPage,
     ContactPatch,
     ContactPublic,
+    DataSubjectExport,
     ImportStarted,
     contact_public,
     contacts_public,
@@ -100,10 +101,10 @@ class ContactController(Controller):
             privacy.erase(session, contact_id, current_staff(request).email)
 
     @get("/{contact_id:int}/export", sync_to_thread=True)
-    def export_contact(self, request: Request[Any, Any, Any], contact_id: int, privacy: Any) -> dict[str, Any]:
+    def export_contact(self, request: Request[Any, Any, Any], contact_id: int, privacy: Any) -> DataSubjectExport:
         """Everything held about one person (data-subject access); audited."""
         with db(request) as session:
-            return privacy.export(session, contact_id, current_staff(request).email)  # type: ignore[no-any-return]
+            return shaped(DataSubjectExport, privacy.export(session, contact_id, current_staff(request).email))
 
     @post("/import", guards=[requires_editor], status_code=202, request_max_body_size=MAX_IMPORT_BYTES)
     async def import_contacts(self, request: Request[Any, Any, Any]) -> ImportStarted:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 from sqlalchemy import select
@@ -116,3 +117,18 @@ def _public(c: Contact, interests: list[str], tags: list[str], subs: dict[str, S
         frequency=newsletter.frequency if newsletter else None,
         created_at=c.created_at.isoformat(), updated_at=c.updated_at.isoformat(),
     )
+
+
+# GET /api/v1/contacts/{id}/export: everything held about one person (crm.privacy gathers it).
+Rows = list[dict[str, Any]]
+
+
+class DataSubjectExport(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    contact: dict[str, Any]  # the profile as stored
+    subscriptions: Rows
+    consent_events: Rows  # what was agreed, when, where, and the wording's hash
+    deliveries: Rows  # every email sent, with opens and clicks if tracked
+    form_submissions: Rows
+    volunteer: dict[str, Any] | None  # the volunteer profile, shifts, hours and qualifications
+    donation_inquiries: Rows
+    exported_at: str

@@ -12,6 +12,7 @@ from litestar import Controller, HttpMethod, Request, Response, get, post, put, 
 from litestar.background_tasks import BackgroundTask
 from sqlmodel import Session
 
+from crm.bodies import present, shaped
 from crm.contacts.models import Contact
 from crm.contacts.service import normalize_email
 from crm.db import today
@@ -19,6 +20,7 @@ from crm.errors import Invalid
 from crm.http import db, error_body, request_meta, settings_of
 from crm.pages.render import page, pick_language
 from crm.preferences import service, views
+from crm.preferences.schemas import Preferences, PreferencesChange
 from crm.public_guard import public_json_posts, public_posts
 from crm.tokens import Purpose
 
@@ -127,6 +129,11 @@ class PreferencesController(Controller):
         return await _in_thread(lambda: _person_page(request, token, "preferences", build))
 
 
+def _explain_change(session: Any, settings: Any, raw: dict[str, Any], params: dict[str, Any]) -> None:
+    contact = service.contact_from_token(session, settings, params["token"], "preferences")
+    service.parse_json(session, contact, raw, today(settings))
+
+
 class PreferencesApiController(Controller):
     """The preference centre as JSON, for the website's own UI."""
 
@@ -144,21 +151,22 @@ class PreferencesApiController(Controller):
                         status_code=status)
 
     @get("/{token:str}", sync_to_thread=True)
-    def read(self, request: Req, token: str) -> Response[dict[str, Any]]:
+    def read(self, request: Req, token: str) -> Response[Preferences]:
         try:
             with db(request) as session:
                 contact = service.contact_from_token(session, settings_of(request), token, "preferences")
-                return Response(service.preferences_of(session, contact), headers={"Cache-Control": "no-store"})
+                return Response(shaped(Preferences, service.preferences_of(session, contact)),
+                                headers={"Cache-Control": "no-store"})
         except service.LinkProblem as exc:
             return self._problem(exc)
 
-    @put("/{token:str}", sync_to_thread=True)
-    def update(self, request: Req, token: str, data: dict[str, Any]) -> Response[dict[str, Any]]:
+    @put("/{token:str}", sync_to_thread=True, opt={"explain": _explain_change})
+    def update(self, request: Req, token: str, data: PreferencesChange) -> Response[Preferences]:
         settings = settings_of(request)
         try:
             with db(request) as session:
                 contact = service.contact_from_token(session, settings, token, "preferences")
-                update = service.parse_json(session, contact, data, _today(request))
+                update = service.parse_json(session, contact, present(data), _today(request))
                 result = service.save(session, settings, contact, update,
                                       service.origin_of("preferences", request_meta(request)))
                 body = {**service.preferences_of(session, contact),
@@ -166,7 +174,7 @@ class PreferencesApiController(Controller):
                         "check_inbox": result.check_inbox}
         except service.LinkProblem as exc:
             return self._problem(exc)
-        return Response(body, headers={"Cache-Control": "no-store"})
+        return Response(shaped(Preferences, body), headers={"Cache-Control": "no-store"})
 
 
 class UnsubscribeController(Controller):
