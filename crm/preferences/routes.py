@@ -41,8 +41,8 @@ SAMPLE_NOTE = "this is a sample link from a test email: it belongs to no one and
 def link_problem_page(request: Req, problem: service.LinkProblem) -> Response[str]:
     language = pick_language(None, request.headers.get("accept-language"))
     if problem.reason == "sample":
-        return page("sample_link.html", {}, status_code=200, language=language)
-    return page("link_problem.html", {"reason": problem.reason}, status_code=_status(problem), language=language)
+        return page("sample_link.html", {}, status_code=200, language=language, settings=settings_of(request))
+    return page("link_problem.html", {"reason": problem.reason}, status_code=_status(problem), language=language, settings=settings_of(request))
 
 
 def _html(request: Req, fn: Callable[[], tuple[str, dict[str, Any], str, list[int], int]]) -> Response[str]:
@@ -51,7 +51,7 @@ def _html(request: Req, fn: Callable[[], tuple[str, dict[str, Any], str, list[in
         name, ctx, language, _ids, status = fn()
     except service.LinkProblem as exc:
         return link_problem_page(request, exc)
-    return page(name, ctx, language=language, status_code=status)
+    return page(name, ctx, language=language, status_code=status, settings=settings_of(request))
 
 
 async def _in_thread(fn: Callable[[], T]) -> T:

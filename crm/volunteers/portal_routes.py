@@ -52,7 +52,7 @@ class PortalController(Controller):
         except portal.LinkProblem as exc:
             return _problem(exc)
         return page("volunteer.html", {**ctx, "token": token, "notice": notice, "error": error},
-                    status_code=status_code, language=contact.language)
+                    status_code=status_code, language=contact.language, settings=settings_of(request))
 
     def _act(self, request: Req, token: str, action: Any, notice: str) -> Response[Any]:
         settings = settings_of(request)
@@ -109,7 +109,7 @@ class PortalController(Controller):
         return page("volunteer_action.html", {"kind": kind, "detail": detail, "token": token,
                                               "action": f"/volunteer/{token}/{'offers' if kind == 'offer' else 'signups'}"
                                                         f"/{signup_id}{'' if kind == 'offer' else '/cancel'}"},
-                    language=contact.language)
+                    language=contact.language, settings=settings_of(request))
 
 
 def _number(value: Any) -> Any:
