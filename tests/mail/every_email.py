@@ -38,8 +38,15 @@ WRITTEN = ("already-subscribed", "fresh-link", "volunteer-status", "donation-ans
            "shift-offer")
 
 
+BULK_KINDS: dict[str, str] = {}  # X-CRM-Campaign -> campaign, digest or opportunity (filled as they are sent)
+
+
 def kind_of(msg: EmailMessage) -> str:
-    return str(msg.get("X-CRM-Kind") or "campaign")
+    """The template name of a transactional email; campaign, digest or opportunity-invite for bulk mail."""
+    if msg.get("X-CRM-Kind"):
+        return str(msg["X-CRM-Kind"])
+    kind = BULK_KINDS.get(str(msg.get("X-CRM-Campaign")), "campaign")
+    return {"opportunity": "opportunity-invite"}.get(kind, kind)
 
 
 def _written_context(settings: Settings, kind: str, contact_id: int, email: str, lang: str, i: int) -> dict[str, Any]:
@@ -96,12 +103,12 @@ def _real_triggers(settings: Settings, lang: str, i: int) -> None:
 def _written(settings: Settings, lang: str, i: int) -> None:
     with session_scope(settings) as s:
         email = f"mixed-{lang}-{i}@example.org"
-        c = make_contact(s, email=email, first_name=NAMES[lang][0], language=lang,
-                         lists={"newsletter": "confirmed", "volunteer-updates": "confirmed"})
-        assert c.id is not None
+        vol = make_volunteer(s, email=email, first_name=NAMES[lang][0], language=lang,
+                             lists={"newsletter": "confirmed", "volunteer-updates": "confirmed"})
+        c_id = vol.contact_id
         for kind in WRITTEN:
             to = settings.notify_donations if kind in ("donation-overdue-summary", "webhook-disabled") else email
-            outbox.queue(s, kind, to, _written_context(settings, kind, c.id, email, lang, i), contact_id=c.id,
+            outbox.queue(s, kind, to, _written_context(settings, kind, c_id, email, lang, i), contact_id=c_id,
                          language=lang, dedupe_key=f"conformance:{kind}:{lang}:{i}")
 
 
@@ -151,8 +158,9 @@ def _campaigns(settings: Settings, per_language: int) -> None:
     with session_scope(settings) as s:
         digests.plan_run(s, settings, "weekly")
     with session_scope(settings) as s:
-        ids = list(s.scalars(select(Campaign.id).where(Campaign.state == "sending")))
-    for campaign_id in ids:
+        rows = s.execute(select(Campaign.id, Campaign.kind).where(Campaign.state == "sending")).all()
+    BULK_KINDS.update({str(cid): str(kind) for cid, kind in rows})
+    for campaign_id, _ in rows:
         for _ in range(50):
             if not pipeline.send_some(settings, campaign_id, MemorySender()).has_more:
                 break
