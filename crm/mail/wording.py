@@ -7,7 +7,7 @@ One mechanism for every email and public page (docs/email-wording.md):
 - `format_date` / `format_datetime` / `format_time` / `format_number`: Babel, in the person's
   language, datetimes in the charity's zone (CRM_TIMEZONE).
 - `install(env)`: the same as Jinja2 filters (`|label("area")`, `|labels("area")`, `|date`,
-  `|datetime`, `|time`, `|number`), which read `language` (and `timezone`) from the template context.
+  `|datetime`, `|time`, `|zone`, `|number`), which read `language` (and `timezone`) from the template context.
 - `org_context(settings)`: the organisation's name, website, helpline and postal address, which every
   email footer and every page shows.
 """
@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date as babel_date
 from babel.dates import format_time as babel_time
+from babel.dates import get_timezone_name
 from babel.lists import format_list
 from babel.numbers import format_decimal
 from jinja2 import Environment, pass_context
@@ -144,6 +145,14 @@ def format_time(value: Any, language: str | None = "en", timezone: str = "UTC") 
     return babel_time(when, format="short", locale=_lang(language))
 
 
+def zone_name(value: Any, language: str | None = "en", timezone: str = "UTC") -> str:
+    """The zone a local time is in, as people say it: `Eastern Daylight Time` / `hora de verano oriental`."""
+    when = _as_datetime(value)
+    if not isinstance(when, dt.datetime):
+        return ""
+    return get_timezone_name(_local(when, timezone), width="long", locale=_lang(language))
+
+
 def format_number(value: float | int, language: str | None = "en") -> str:
     return format_decimal(value, locale=_lang(language))
 
@@ -208,12 +217,17 @@ def _time_filter(ctx: Context, value: Any) -> str:
 
 
 @pass_context
+def _zone_filter(ctx: Context, value: Any) -> str:
+    return zone_name(value, _ctx_lang(ctx), _ctx_zone(ctx))
+
+
+@pass_context
 def _number_filter(ctx: Context, value: float | int) -> str:
     return format_number(value, _ctx_lang(ctx))
 
 
 def install(env: Environment) -> Environment:
     env.filters.update({"label": _label_filter, "labels": _labels_filter, "join_words": _join_filter,
-                        "date": _date_filter, "datetime": _datetime_filter, "time": _time_filter,
+                        "date": _date_filter, "datetime": _datetime_filter, "time": _time_filter, "zone": _zone_filter,
                         "number": _number_filter})
     return env

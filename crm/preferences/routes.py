@@ -221,7 +221,7 @@ class LinkController(Controller):
     @get("/resend")
     async def form(self, request: Req) -> Response[str]:
         return page("resend.html", {"done": False, "error": False},
-                    language=pick_language(None, request.headers.get("accept-language")))
+                    language=pick_language(None, request.headers.get("accept-language")), settings=settings_of(request))
 
     @post("/resend", status_code=200)
     async def resend(self, request: Req) -> Response[str]:
@@ -232,12 +232,15 @@ class LinkController(Controller):
         else:
             data = dict(await request.form())
         if data.get("website"):
-            return page("resend.html", {"done": True, "error": False}, language=language)  # honeypot
+            return page("resend.html", {"done": True, "error": False}, language=language,  # honeypot
+                        settings=settings_of(request))
         try:
             normalize_email(data.get("email") if isinstance(data.get("email"), str) else "")
         except Invalid:
-            return page("resend.html", {"done": False, "error": True}, language=language, status_code=400)
-        response = page("resend.html", {"done": True, "error": False}, language=language)
+            return page("resend.html", {"done": False, "error": True}, language=language, status_code=400,
+                        settings=settings_of(request))
+        response = page("resend.html", {"done": True, "error": False}, language=language,
+                        settings=settings_of(request))
         # The lookup runs after the answer has gone, so a known address is not measurably slower
         # than an unknown one (SPEC 4: answers never reveal whether an address is known).
         response.background = BackgroundTask(_fresh_link_after_answer, request, data.get("email"))

@@ -130,8 +130,10 @@ def _campaigns(settings: Settings, per_language: int) -> None:
     now = utcnow()
     with session_scope(settings) as s:
         for lang in LANGS:
-            item = ContentItem(title=f"Questions to Ask Your Doctor ({lang})", url="https://example.org/questions",
-                               summary="A checklist for your next appointment.", language=lang,
+            item = ContentItem(title="Questions to Ask Your Doctor" if lang == "en" else "Preguntas para su médico",
+                               url="https://example.org/questions", language=lang,
+                               summary="A checklist for your next appointment." if lang == "en"
+                               else "Una lista para su próxima cita.",
                                published_at=now - dt.timedelta(days=1))
             s.add(item)
             s.flush()

@@ -22,6 +22,8 @@ from tests.conftest import make_settings
 from tests.mail.every_email import LANGS, every_email, kind_of
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "email"
+# Making 1,000 messages through the real pipeline (a commit per message sent) takes a minute or two.
+pytestmark = pytest.mark.timeout(900)
 BULK = {"campaign", "digest", "opportunity-invite"}
 STAFF = {"volunteer-notice", "donation-notice", "donation-overdue-summary", "webhook-disabled"}
 HREF = re.compile(r'href="([^"]+)"')
@@ -38,7 +40,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, migrated: str):
     settings = make_settings(tmp_path_factory.mktemp("conformance"), migrated, org_website="https://helpline.example.org",
                              org_helpline="1-800-555-0199", timezone="America/New_York")
     started = time.monotonic()
-    messages = every_email(settings, rounds=10, per_language=120)
+    messages = every_email(settings, rounds=4, per_language=150)
     return settings, messages, time.monotonic() - started
 
 
@@ -123,7 +125,7 @@ def test_every_link_opens_a_working_page_of_this_app(world):
                 if not url.startswith(settings.public_base_url):
                     assert url.startswith(("https://", "tel:")), (kind, url)  # the charity's site, articles
                     continue
-                shape = (kind, re.sub(r"/[A-Za-z0-9_.-]{20,}", "/TOKEN", url))
+                shape = (kind, re.sub(r"/\d+(?=/|$)", "/N", re.sub(r"/[A-Za-z0-9_.-]{20,}", "/TOKEN", url)))
                 if shape in seen:
                     continue  # one of each link of each kind: the rest differ only by their token
                 seen.add(shape)
