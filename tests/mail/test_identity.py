@@ -77,8 +77,8 @@ def test_no_organisation_name_is_written_anywhere_but_the_default_setting():
     found = []
     for folder in ("crm", "templates", "worker"):
         for path in (PROJECT_ROOT / folder).rglob("*"):
-            if path.suffix in {".py", ".html", ".txt", ".po", ".css", ".js"} and path not in allowed:
-                if re.search(r"cancer helpline", path.read_text(encoding="utf-8"), re.IGNORECASE):
-                    found.append(str(path.relative_to(PROJECT_ROOT)))
+            if (path.suffix in {".py", ".html", ".txt", ".po", ".css", ".js"} and path not in allowed
+                    and re.search(r"cancer helpline", path.read_text(encoding="utf-8"), re.IGNORECASE)):
+                found.append(str(path.relative_to(PROJECT_ROOT)))
     assert not found, f"the organisation's name is hard-coded in {found}: use org.name (CRM_ORG_NAME)"
     assert Path(PROJECT_ROOT / "crm" / "config.py").read_text().count(DEFAULT_ORG_NAME) == 1
