@@ -292,7 +292,7 @@ def test_changing_and_cancelling_a_shift_tells_everyone_on_it(client, auth, opp,
     assert client.delete(f"/api/v1/volunteers/shifts/{shift['id']}", headers=auth("editor")).json()["status"] == "cancelled"
     gone = mail()
     assert sorted(m["To"] for m in gone) == ["v0@example.org", "v1@example.org"]
-    assert all(m["Subject"].startswith("Cancelled:") for m in gone)
+    assert all(m["Subject"].startswith("Canceled:") for m in gone)
     assert client.delete(f"/api/v1/volunteers/shifts/{shift['id']}", headers=auth("editor")).status_code == 200
     assert mail() == []
     [c] = volunteers(settings, 1, postal_code="30309")
