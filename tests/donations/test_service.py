@@ -168,7 +168,7 @@ def test_daily_summary_lists_overdue_without_amounts_once_a_day(session, setting
         session.commit()
         [msg] = to(sent(), settings.notify_donations)
         assert msg["Subject"] == "1 donation inquiry waiting over 48 hours (2026-03-03)"
-        assert f"#{old.id}" in text_of(msg) and "tribute-memorial" in text_of(msg)
+        assert f"#{old.id}" in text_of(msg) and "A gift in honor or memory of someone" in text_of(msg)
         assert "$" not in text_of(msg) and "1,000" not in html_of(msg)
         clock.shift(dt.timedelta(days=1))
         assert service.queue_overdue_summary(session, settings) is not None  # the next day: again
