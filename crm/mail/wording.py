@@ -24,7 +24,7 @@ from babel.dates import format_time as babel_time
 from babel.dates import get_timezone_name
 from babel.lists import format_list
 from babel.numbers import format_decimal
-from jinja2 import Environment, pass_context
+from jinja2 import Environment, Undefined, pass_context
 from jinja2.runtime import Context
 
 from crm.config import Settings
@@ -188,6 +188,8 @@ def _ctx_zone(ctx: Context) -> str:
 
 @pass_context
 def _label_filter(ctx: Context, key: str, kind: str) -> str:
+    if isinstance(key, Undefined):  # a preview's placeholder ([name]); StrictUndefined raised already
+        return str(key)
     return label(kind, key, _ctx_lang(ctx))
 
 
