@@ -11,12 +11,14 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-PLACEHOLDER_POSTAL_ADDRESS = "Cancer Helpline, 123 Example Street, Springfield, ST 00000"
+PLACEHOLDER_POSTAL_ADDRESS = "123 Example Street, Springfield, ST 00000"
+DEFAULT_ORG_NAME = "Cancer Helpline"  # SPEC 2; the only place the name is written
 
 
 class ConfigError(Exception):
@@ -51,8 +53,11 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     allowed_origins: str | None = None
 
-    mail_from: str = "Cancer Helpline <news@example.org>"
+    mail_from: str = f"{DEFAULT_ORG_NAME} <news@example.org>"
     org_postal_address: str = PLACEHOLDER_POSTAL_ADDRESS
+    org_name: str = Field(DEFAULT_ORG_NAME, min_length=1, max_length=200)
+    org_website: str | None = None
+    org_helpline: str | None = Field(None, max_length=60)
     notify_volunteers: str = "volunteers@example.org"
     notify_donations: str = "donations@example.org"
 
@@ -93,10 +98,27 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return v.rstrip("/")
 
-    @field_validator("mail_from", "notify_volunteers", "notify_donations", "org_postal_address")
+    @field_validator("org_website")
     @classmethod
-    def _no_crlf(cls, v: str) -> str:
-        if "\r" in v or "\n" in v:
+    def _website(cls, v: str | None) -> str | None:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v or None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (an IANA name such as America/New_York)") from None
+        return v
+
+    @field_validator("mail_from", "notify_volunteers", "notify_donations", "org_postal_address", "org_name",
+                     "org_helpline")
+    @classmethod
+    def _no_crlf(cls, v: str | None) -> str | None:
+        if v and ("\r" in v or "\n" in v):
             raise ValueError("must not contain line breaks")
         return v
 
@@ -107,6 +129,10 @@ class Settings(BaseSettings):
                 raise ValueError("CRM_SECRET_KEY is required when CRM_ENV=production")
             if not self.webhook_secret:
                 raise ValueError("CRM_WEBHOOK_SECRET is required when CRM_ENV=production")
+            if self.org_postal_address.strip() == PLACEHOLDER_POSTAL_ADDRESS:
+                # Every campaign footer prints it (CAN-SPAM asks for a real one): never send the example.
+                raise ValueError("CRM_ORG_POSTAL_ADDRESS is still the placeholder; set the charity's postal "
+                                 "address when CRM_ENV=production")
         if self.smtp_ssl and self.smtp_starttls:
             raise ValueError("CRM_SMTP_SSL and CRM_SMTP_STARTTLS cannot both be true")
         return self

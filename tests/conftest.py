@@ -80,6 +80,8 @@ def make_settings(tmp: Path, database_url: str, **overrides: Any) -> Settings:
         "webhook_secret": "test-webhook-secret",
         "public_base_url": "http://testserver.local",
         "form_rate_limit": 1000,
+        # A real-looking address: a production start refuses the placeholder (SPEC 2, issue 17).
+        "org_postal_address": "1 Care Way, Springfield, ST 00001",
         "instance": f"t{uuid.uuid4().hex[:8]}",
     }
     values.update(overrides)

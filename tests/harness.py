@@ -107,7 +107,8 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
     names = ["env", "var_dir", "database_url", "broker_url", "redis_url", "mail_backend", "outbox_dir",
              "smtp_host", "smtp_port", "secret_key", "webhook_secret", "public_base_url", "send_rate",
              "form_rate_limit", "instance", "notify_volunteers", "notify_donations", "mail_from",
-             "org_postal_address", "match_postal_prefix", "send_batch_size", "lease_seconds",
+             "org_postal_address", "org_name", "org_website", "org_helpline", "timezone",
+             "match_postal_prefix", "send_batch_size", "lease_seconds",
              "outbox_sweep_seconds"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
     for name in names:

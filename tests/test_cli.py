@@ -130,3 +130,12 @@ def test_api_server_refuses_a_bad_configuration(tmp_path):
     assert proc.returncode != 0
     assert "CRM_SEND_RATE" in proc.stderr
 
+
+
+def test_production_start_refuses_the_placeholder_postal_address(tmp_path):
+    out = subprocess.run([*CRM, "api", "--port", str(free_port())], cwd=tmp_path,
+                         env=clean_env(CRM_ENV="production", CRM_SECRET_KEY="k", CRM_WEBHOOK_SECRET="w"),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "CRM_ORG_POSTAL_ADDRESS" in out.stderr and "placeholder" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -9,7 +9,8 @@ from crm.config import ConfigError, Settings, load_settings
 CONTRACT = ["database_url", "broker_url", "mail_backend", "outbox_dir", "smtp_host", "smtp_port", "smtp_username",
             "smtp_password", "smtp_starttls", "smtp_ssl", "secret_key", "env", "public_base_url", "allowed_origins",
             "mail_from", "org_postal_address", "notify_volunteers", "notify_donations", "send_rate",
-            "form_rate_limit", "match_postal_prefix", "redis_url", "webhook_secret"]
+            "form_rate_limit", "match_postal_prefix", "redis_url", "webhook_secret", "org_name", "org_website",
+            "org_helpline"]
 
 
 def test_every_contract_variable_exists_with_its_embedded_default(monkeypatch):
@@ -26,6 +27,7 @@ def test_every_contract_variable_exists_with_its_embedded_default(monkeypatch):
     assert s.mail_from == "Cancer Helpline <news@example.org>"
     assert (s.notify_volunteers, s.notify_donations) == ("volunteers@example.org", "donations@example.org")
     assert (s.send_rate, s.form_rate_limit, s.match_postal_prefix, s.redis_url) == (50, 20, 3, None)
+    assert (s.org_name, s.org_website, s.org_helpline) == ("Cancer Helpline", None, None)
 
 
 def test_environment_is_read_with_the_crm_prefix(monkeypatch):
@@ -41,6 +43,7 @@ def test_environment_is_read_with_the_crm_prefix(monkeypatch):
     ("smtp_port", "abc"), ("smtp_port", "70000"), ("mail_backend", "pigeon"), ("env", "staging"),
     ("form_rate_limit", "0"), ("send_rate", "-1"), ("public_base_url", "example.org"),
     ("mail_from", "a@b.example\r\nBcc: x@y.example"), ("smtp_starttls", "perhaps"), ("instance", "a b"),
+    ("org_website", "www.example.org"), ("org_name", ""), ("timezone", "Mars/Olympus"),
 ])
 def test_a_bad_value_names_its_variable(monkeypatch, name, value):
     monkeypatch.setenv(f"CRM_{name.upper()}", value)
@@ -63,7 +66,7 @@ def test_production_requires_the_webhook_secret():
 
 
 def test_production_allows_no_origins_unless_configured():
-    s = load_settings(env="production", secret_key="k", webhook_secret="w")
+    s = load_settings(env="production", secret_key="k", webhook_secret="w", org_postal_address="1 Care Way")
     assert s.cors_origins == []
 
 
@@ -78,3 +81,10 @@ def test_development_secret_is_generated_once(tmp_path):
     b = load_settings(var_dir=tmp_path, secret_key=None).resolved_secret("secret_key")
     assert a == b and len(a) >= 32
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_production_refuses_the_placeholder_postal_address():
+    with pytest.raises(ConfigError) as exc:
+        load_settings(env="production", secret_key="k", webhook_secret="w")
+    assert "CRM_ORG_POSTAL_ADDRESS" in str(exc.value)
+    assert load_settings(env="development").org_postal_address  # the embedded default still starts

@@ -6,7 +6,6 @@ previews use the same lookup.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -19,14 +18,8 @@ from crm.campaigns.models import Campaign
 from crm.config import Settings
 from crm.contacts.models import Interest
 from crm.content.models import ContentTopic
-from crm.mail import LANGUAGES
+from crm.mail import LANGUAGES, wording
 
-MONTHS = {
-    "en": ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December"],
-    "es": ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
-           "noviembre", "diciembre"],
-}
 OTHER_TOPIC = {"en": "Other news", "es": "Otras noticias"}
 
 
@@ -87,11 +80,7 @@ class TopicLookup:
 
 
 def format_date(value: Any, language: str) -> str:
-    if not value:
-        return ""
-    when = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
-    month = MONTHS.get(language, MONTHS["en"])[when.month - 1]
-    return f"{when.day} de {month} de {when.year}" if language == "es" else f"{month} {when.day}, {when.year}"
+    return wording.format_date(value, language)
 
 
 def digest_extras(session: Session, settings: Settings, campaign: Campaign) -> Any:

@@ -52,8 +52,8 @@ class RespondController(Controller):
                 language = inv.contact.language
         except invitations.LinkProblem as exc:
             if exc.reason == "sample":
-                return html_page("sample_link.html", {})
+                return html_page("sample_link.html", {}, settings=settings_of(request))
             return html_page("link_problem.html", {"reason": exc.reason},
-                             status_code=410 if exc.reason == "expired" else 400)
+                             status_code=410 if exc.reason == "expired" else 400, settings=settings_of(request))
         name = "opportunity_thanks.html" if inv.responded else "opportunity_confirm.html"
-        return html_page(name, ctx, language=language)
+        return html_page(name, ctx, language=language, settings=settings_of(request))

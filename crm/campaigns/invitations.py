@@ -51,7 +51,10 @@ def invite_fields(opp: Opportunity) -> dict[str, Any]:
     if opp.starts_on:
         when = opp.starts_on.isoformat() + (f" – {opp.ends_on.isoformat()}" if opp.ends_on else "")
     return {"id": opp.id, "title": opp.title, "area": opp.area, "description": opp.description,
-            "schedule": opp.schedule, "postal_code": opp.postal_code, "dates": when}
+            "schedule": opp.schedule, "postal_code": opp.postal_code, "dates": when,
+            # ISO, for templates to show in the reader's language (`|date`, crm.mail.wording)
+            "starts_on": opp.starts_on.isoformat() if opp.starts_on else "",
+            "ends_on": opp.ends_on.isoformat() if opp.ends_on else ""}
 
 
 def invite_extras(session: Session, settings: Settings, campaign: Campaign) -> Callable[[Person], dict[str, str]]:

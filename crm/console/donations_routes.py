@@ -38,7 +38,7 @@ def _preview(request: Request[Any, Any, Any], inquiry_id: int, answer: str) -> A
         if contact is None or contact.email is None:
             raise Conflict("this person's address was erased; an answer cannot be emailed",
                            fields={"answer": "address erased"})
-        return render(settings, "donation-answer", donations.answer_context(inq, contact, answer), contact.language)
+        return render(settings, "donation-answer", donations.answer_context(settings, inq, contact, answer), contact.language)
 
 
 def _change(request: Request[Any, Any, Any], inquiry_id: int, patch: donations.InquiryPatch, done: str) -> Response[Any]:

@@ -8,6 +8,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from crm.config import get_settings
+
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 
@@ -18,4 +20,5 @@ def environment() -> Environment:
 
 
 def render(name: str, context: dict[str, Any]) -> str:
-    return environment().get_template(name).render(**context)
+    # The layout's header names the organisation (CRM_ORG_NAME); web.page does not pass settings.
+    return environment().get_template(name).render(**{"org_name": get_settings().org_name, **context})

@@ -161,6 +161,14 @@ def interests_of(session: Session, contact_id: int) -> list[str]:
     return sorted(session.scalars(select(ContactInterest.interest_key).where(ContactInterest.contact_id == contact_id)))
 
 
+def interest_labels(session: Session, contact_id: int, language: str | None) -> list[str]:
+    """The contact's interests as they read them (Spanish label where there is one), in taxonomy order."""
+    rows = session.execute(
+        select(Interest.label, Interest.label_es).join(ContactInterest, ContactInterest.interest_key == Interest.key)
+        .where(ContactInterest.contact_id == contact_id).order_by(Interest.position, Interest.key)).all()
+    return [(es or en) if language == "es" else en for en, es in rows]
+
+
 def tags_of(session: Session, contact_id: int) -> list[str]:
     return sorted(session.scalars(select(ContactTag.tag).where(ContactTag.contact_id == contact_id)))
 

@@ -18,6 +18,7 @@ from crm.donations.models import DonationInquiry, InquiryStatus, InquiryType
 from crm.donations.schemas import InquiryChange
 from crm.errors import Conflict, Invalid, NotFound
 from crm.events import service as events
+from crm.links import person_links
 from crm.outbox import service as outbox
 from crm.staff.models import Staff
 
@@ -152,19 +153,20 @@ def _queue_answer(session: Session, settings: Settings, inq: DonationInquiry, co
     if contacts.suppression_reason(session, contact.email_key) in NO_MAIL_REASONS:
         raise Conflict("this address bounced or complained; answer by phone instead",
                        fields={"answer": "address suppressed"})
-    ctx = answer_context(inq, contact, answer)
+    ctx = answer_context(settings, inq, contact, answer)
     mid = outbox.queue(session, "donation-answer", contact.email, ctx, contact_id=contact.id,
                        language=contact.language, dedupe_key=f"donation-answer:{inq.id}")
     assert mid is not None
     return mid
 
 
-def answer_context(inq: DonationInquiry, contact: Contact, answer: str) -> dict[str, Any]:
+def answer_context(settings: Settings, inq: DonationInquiry, contact: Contact, answer: str) -> dict[str, Any]:
     """What the `donation-answer` email is rendered with: the console previews exactly this."""
+    assert contact.id is not None
     return {"contact": {"first_name": contact.first_name, "last_name": contact.last_name, "email": contact.email,
                         "language": contact.language, "role": contact.role, "id": contact.id},
             "inquiry": {"id": inq.id, "type": inq.inquiry_type, "in_honor_of": inq.in_honor_of},
-            "answer": answer}
+            "answer": answer, "links": person_links(settings, contact.id)}
 
 
 # --- the list and what is overdue -------------------------------------------------------------

@@ -194,12 +194,15 @@ def start_newsletter_optin(
 
 def _queue_optin_mail(session: Session, settings: Settings, contact: Contact | Row[Any], state: str) -> list[int]:
     """The confirm email, or a note that they are already subscribed."""
-    ctx = {"contact": _person(contact), "links": person_links(settings, contact.id)}
+    ctx: dict[str, Any] = {"contact": _person(contact), "links": person_links(settings, contact.id)}
     if state == SubscriptionState.confirmed:
         template = "already-subscribed"
     else:
         template = "confirm"
         ctx["links"]["confirm"] = url_for(settings, contact.id, "confirm")
+        # The confirm email names the list and the topics asked for, by their labels (SPEC 7).
+        ctx["list_key"] = ListKey.newsletter.value
+        ctx["topics"] = contacts.interest_labels(session, contact.id, contact.language)
     mid = outbox.queue(session, template, contact.email, ctx, contact_id=contact.id, language=contact.language,
                        per_window=True)
     return [mid] if mid else []
@@ -379,7 +382,8 @@ def submit_donation(
     ids: list[int] = []
     if _ack_allowed(session, contact):
         ctx = {"contact": _person(contact), "inquiry": {"type": inquiry.inquiry_type, "in_honor_of": in_honor_of or "",
-                                                         "id": inquiry.id}}
+                                                         "id": inquiry.id},
+               "links": person_links(settings, contact.id)}
         ids += _some(outbox.queue(session, "donation-ack", contact.email, ctx, contact_id=contact.id,
                                   language=contact.language, per_window=True))
     # Staff notices never carry amounts (a gift in memory of someone is nobody's business in an inbox).

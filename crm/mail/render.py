@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from jinja2 import (
 )
 
 from crm.config import Settings
+from crm.mail import wording
 
 LANGUAGES = ("en", "es")
 PARTS = ("subject.txt", "body.html", "body.txt")
@@ -39,7 +39,7 @@ def environment(templates_dir: str) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=False,
     )
-    return env
+    return wording.install(env)
 
 
 def _localized_name(name: str, part: str, language: str) -> str:
@@ -100,8 +100,8 @@ def base_context(settings: Settings, language: str) -> dict[str, Any]:
     """What every template may use besides its own context."""
     return {
         "language": language,
-        "org": {"name": parseaddr(settings.mail_from)[0] or "Cancer Helpline",
-                "postal_address": settings.org_postal_address},
+        "timezone": settings.timezone,  # |datetime and |time show the charity's clock
+        "org": wording.org_context(settings),
         "public_base_url": settings.public_base_url,
     }
 

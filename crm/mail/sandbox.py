@@ -27,6 +27,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.utils import Namespace
 
 from crm.errors import Invalid
+from crm.mail import wording
 
 MAX_OUTPUT = 2_000_000  # characters one template may produce
 MAX_SIZE = 200_000  # characters (or items) one operation may build
@@ -227,6 +228,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         super().__init__(**options)
         self.filters = _bounded_filters(self.filters)
         self.globals["namespace"] = BoundedNamespace
+        wording.install(self)  # staff templates show labels and dates the way file templates do
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         _binop(operator, left, right)

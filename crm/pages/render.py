@@ -19,7 +19,8 @@ from babel.messages.pofile import read_po
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from litestar import Response
 
-from crm.mail import LANGUAGES
+from crm.config import Settings, get_settings
+from crm.mail import LANGUAGES, wording
 
 PAGES_DIR = Path(__file__).parent / "templates"
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -48,7 +49,7 @@ def environment(language: str = "en") -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       extensions=["jinja2.ext.i18n"])
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
-    return env
+    return wording.install(env)
 
 
 def pick_language(preferred: str | None = None, accept_language: str | None = None) -> str:
@@ -68,9 +69,13 @@ def pick_language(preferred: str | None = None, accept_language: str | None = No
     return best
 
 
-def page(name: str, context: dict[str, Any], *, status_code: int = 200, language: str = "en") -> Response[str]:
+def page(name: str, context: dict[str, Any], *, status_code: int = 200, language: str = "en",
+         settings: Settings | None = None) -> Response[str]:
+    """A public page; `settings` names the organisation in its header and footer (CRM_ORG_*)."""
     lang = language if language in LANGUAGES else "en"
-    html = environment(lang).get_template(name).render(language=lang, **context)
+    cfg = settings or get_settings()
+    html = environment(lang).get_template(name).render(
+        {"language": lang, "timezone": cfg.timezone, "org": wording.org_context(cfg), **context})
     return Response(html, status_code=status_code, media_type="text/html",  # Litestar adds the charset
                     headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
                              "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",

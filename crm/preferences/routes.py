@@ -43,8 +43,8 @@ SAMPLE_NOTE = "this is a sample link from a test email: it belongs to no one and
 def link_problem_page(request: Req, problem: service.LinkProblem) -> Response[str]:
     language = pick_language(None, request.headers.get("accept-language"))
     if problem.reason == "sample":
-        return page("sample_link.html", {}, status_code=200, language=language)
-    return page("link_problem.html", {"reason": problem.reason}, status_code=_status(problem), language=language)
+        return page("sample_link.html", {}, status_code=200, language=language, settings=settings_of(request))
+    return page("link_problem.html", {"reason": problem.reason}, status_code=_status(problem), language=language, settings=settings_of(request))
 
 
 def _html(request: Req, fn: Callable[[], tuple[str, dict[str, Any], str, list[int], int]]) -> Response[str]:
@@ -53,7 +53,7 @@ def _html(request: Req, fn: Callable[[], tuple[str, dict[str, Any], str, list[in
         name, ctx, language, _ids, status = fn()
     except service.LinkProblem as exc:
         return link_problem_page(request, exc)
-    return page(name, ctx, language=language, status_code=status)
+    return page(name, ctx, language=language, status_code=status, settings=settings_of(request))
 
 
 async def _in_thread(fn: Callable[[], T]) -> T:
@@ -229,7 +229,7 @@ class LinkController(Controller):
     @get("/resend")
     async def form(self, request: Req) -> Response[str]:
         return page("resend.html", {"done": False, "error": False},
-                    language=pick_language(None, request.headers.get("accept-language")))
+                    language=pick_language(None, request.headers.get("accept-language")), settings=settings_of(request))
 
     @post("/resend", status_code=200)
     async def resend(self, request: Req) -> Response[str]:
@@ -240,12 +240,15 @@ class LinkController(Controller):
         else:
             data = dict(await request.form())
         if data.get("website"):
-            return page("resend.html", {"done": True, "error": False}, language=language)  # honeypot
+            return page("resend.html", {"done": True, "error": False}, language=language,  # honeypot
+                        settings=settings_of(request))
         try:
             normalize_email(data.get("email") if isinstance(data.get("email"), str) else "")
         except Invalid:
-            return page("resend.html", {"done": False, "error": True}, language=language, status_code=400)
-        response = page("resend.html", {"done": True, "error": False}, language=language)
+            return page("resend.html", {"done": False, "error": True}, language=language, status_code=400,
+                        settings=settings_of(request))
+        response = page("resend.html", {"done": True, "error": False}, language=language,
+                        settings=settings_of(request))
         # The lookup runs after the answer has gone, so a known address is not measurably slower
         # than an unknown one (SPEC 4: answers never reveal whether an address is known).
         response.background = BackgroundTask(_fresh_link_after_answer, request, data.get("email"))

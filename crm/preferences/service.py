@@ -374,7 +374,8 @@ def _start_list_optin(session: Session, settings: Settings, contact: Contact, li
     if contacts.suppression_reason(session, contact.email_key) in NO_MAIL_REASONS:
         return []
     links = {**person_links(settings, contact.id), "confirm": url_for(settings, contact.id, "confirm", extra=list_key)}
-    mid = outbox.queue(session, "confirm", contact.email, {"contact": volunteers.person(contact), "links": links},
+    ctx = {"contact": volunteers.person(contact), "links": links, "list_key": list_key, "topics": []}
+    mid = outbox.queue(session, "confirm", contact.email, ctx,
                        contact_id=contact.id, language=contact.language, per_window=True)
     return [mid] if mid else []
 

@@ -167,4 +167,7 @@ def offer(session: Session, settings: Settings, vol: Volunteer, signup_id: int) 
             "starts": shift.starts_at.astimezone(tz).strftime("%H:%M"),
             "ends": shift.ends_at.astimezone(tz).strftime("%H:%M"), "location": shift.location,
             "expires": signup.offer_expires_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-            if signup.offer_expires_at else None}
+            if signup.offer_expires_at else None,
+            # ISO (UTC), for the page to show with Babel in the person's language and CRM_TIMEZONE
+            "starts_at": shift.starts_at.isoformat(), "ends_at": shift.ends_at.isoformat(),
+            "expires_at": signup.offer_expires_at.isoformat() if signup.offer_expires_at else None}

@@ -24,8 +24,9 @@ Req = Request[Any, Any, Any]
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
-def _problem(exc: portal.LinkProblem) -> Response[str]:
-    return page("link_problem.html", {"reason": exc.reason}, status_code=410 if exc.reason == "expired" else 400)
+def _problem(exc: portal.LinkProblem, request: Req) -> Response[str]:
+    return page("link_problem.html", {"reason": exc.reason}, status_code=410 if exc.reason == "expired" else 400,
+                settings=settings_of(request))
 
 
 def _int(value: Any) -> int | None:
@@ -52,9 +53,9 @@ class PortalController(Controller):
                 vol, contact = portal.open_token(session, settings, token)
                 ctx = portal.view(session, settings, vol, contact)
         except portal.LinkProblem as exc:
-            return _problem(exc)
+            return _problem(exc, request)
         return page("volunteer.html", {**ctx, "token": token, "notice": notice, "error": error},
-                    status_code=status_code, language=contact.language)
+                    status_code=status_code, language=contact.language, settings=settings_of(request))
 
     def _act(self, request: Req, token: str, action: Any, notice: str) -> Response[Any]:
         settings = settings_of(request)
@@ -63,7 +64,7 @@ class PortalController(Controller):
                 vol, _ = portal.open_token(session, settings, token)
                 action(session, settings, vol)  # its emails are published on commit
         except portal.LinkProblem as exc:
-            return _problem(exc)
+            return _problem(exc, request)
         except DomainError as exc:
             return self._page(request, token, error=exc.message, status_code=409 if exc.fields else 400)
         return Redirect(f"/volunteer/{token}?notice={notice}", status_code=303)
@@ -107,11 +108,11 @@ class PortalController(Controller):
                 vol, contact = portal.open_token(session, settings, token)
                 detail = portal.offer(session, settings, vol, signup_id)
         except portal.LinkProblem as exc:
-            return _problem(exc)
+            return _problem(exc, request)
         return page("volunteer_action.html", {"kind": kind, "detail": detail, "token": token,
                                               "action": f"/volunteer/{token}/{'offers' if kind == 'offer' else 'signups'}"
                                                         f"/{signup_id}{'' if kind == 'offer' else '/cancel'}"},
-                    language=contact.language)
+                    language=contact.language, settings=settings_of(request))
 
 
 def _number(value: Any) -> Any:

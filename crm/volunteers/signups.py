@@ -338,9 +338,11 @@ def email_context(session: Session, settings: Settings, contact: Contact, shift:
     return {"contact": person(contact), "links": links,
             "shift": {"id": shift.id, "title": opp.title if opp else "", "location": shift.location,
                       "notes": shift.notes, "date": local_start.date().isoformat(),
+                      # Templates format these with Babel in the person's language (crm.mail.wording).
+                      "starts_at": shift.starts_at.isoformat(), "ends_at": shift.ends_at.isoformat(),
                       "starts": local_start.strftime("%H:%M"), "ends": local_end.strftime("%H:%M"),
                       "timezone": settings.timezone},
-            "offer_expires_at": (signup.offer_expires_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+            "offer_expires_at": (signup.offer_expires_at.isoformat()
                                  if signup is not None and signup.offer_expires_at else None)}
 
 

@@ -88,7 +88,7 @@ def test_volunteer_form_emails(stack, smtp, live_settings):
     for kind in ("preferences", "unsubscribe"):
         assert follow(stack, welcome, kind).status_code == 200
     assert_transactional(notice, live_settings.notify_volunteers,
-                         "New volunteer interest: Vic Ray (transport-to-treatment)")
+                         "New volunteer interest: Vic Ray (Driving patients to treatment)")
     assert "vic@example.org" in text_of(notice)
     assert len({m["Message-ID"] for m in [*mine, notice]}) == 3
 
@@ -100,7 +100,7 @@ def test_donation_form_emails(stack, smtp, live_settings):
     [ack] = smtp.wait_count("di@example.org", 1)
     [notice] = smtp.wait_count(live_settings.notify_donations, 1)
     assert_transactional(ack, "di@example.org", "We received your question about giving")
-    assert re.fullmatch(r"New donation inquiry #\d+: tribute-memorial", notice["Subject"])
+    assert re.fullmatch(r"New donation inquiry #\d+: A gift in honor or memory of someone", notice["Subject"])
     assert_transactional(notice, live_settings.notify_donations, notice["Subject"])
     assert "$100" not in text_of(notice)  # staff notices never carry amounts
     time.sleep(1.0)

@@ -77,7 +77,7 @@ def test_sign_up_cancel_and_log_hours_on_a_phone(browser, base, live_settings):
     with session_scope(live_settings) as s:
         assert s.scalars(select(ShiftSignup.status).where(ShiftSignup.volunteer_id == vid)).one() == "confirmed"
     page.get_by_role("button", name="Cancel Road To Recovery driver").click()
-    assert "Your shift is cancelled." in page.get_by_role("status").inner_text()
+    assert "Your shift is canceled." in page.get_by_role("status").inner_text()
     page.get_by_label("Date", exact=True).fill(dt.date.today().isoformat())
     page.get_by_label("Hours", exact=True).fill("2.5")
     page.get_by_label("Note (optional)").fill("Drove Mrs. K to the clinic")
