@@ -81,8 +81,8 @@ def _person(session: Session, p: dict[str, Any]) -> int:
 def load(session: Session, base_url: str = "https://www.example.org", settings: Settings | None = None
          ) -> dict[str, int]:
     from crm.content import service as content
-    from crm.journeys import examples as journeys
     from crm.content.models import ContentItem
+    from crm.journeys import examples as journeys
     from crm.volunteers import service as volunteers
 
     articles = 0
