@@ -43,6 +43,20 @@ E = JourneyEnrolment
 ACTIVE = EnrolmentState.active
 
 
+def found(stmt: Any) -> ColumnElement[bool]:
+    """`EXISTS`, written as a scalar subquery so PostgreSQL runs it per row by index.
+
+    A plain EXISTS is flattened into a join, and on a table without statistics yet (a fresh install, the
+    first burst of enrolments) the planner then nests loops over whole tables: minutes for 2,000 rows.
+    """
+    return stmt.limit(1).scalar_subquery().is_not(None)
+
+
+def can_mail(list_key: str, contact_id: Any) -> ColumnElement[bool]:
+    """The one mailing gate (contacts.mailable) for the person `contact_id` names."""
+    return found(select(Contact.id).where(Contact.id == contact_id, mailable(list_key)))
+
+
 def _source(ev: Any) -> ColumnElement[str]:
     return func.coalesce(ev.data["source"].as_string(), "")
 
@@ -87,12 +101,13 @@ def _earlier_run(journey: Journey, ev: Any) -> ColumnElement[bool]:
     """A run of this person that blocks this event from starting another, by the re-entry mode."""
     other = aliased(JourneyEnrolment)
     same = and_(other.journey_id == journey.id, other.contact_id == ev.contact_id)
+    runs = select(other.id).where(same)
     if journey.reentry == Reentry.never:
-        return exists().where(same)
+        return found(runs)
     newer = or_(other.event_id == ev.id, other.started_at >= ev.occurred_at, other.finished_at >= ev.occurred_at)
     if journey.reentry == Reentry.after_exit:
-        return exists().where(same, or_(other.state == ACTIVE, newer))
-    return exists().where(same, or_(other.event_id == ev.id, other.started_at >= ev.occurred_at))
+        return found(runs.where(or_(other.state == ACTIVE, newer)))
+    return found(runs.where(or_(other.event_id == ev.id, other.started_at >= ev.occurred_at)))
 
 
 def _trigger_events(journey: Journey) -> tuple[Any, ColumnElement[bool]]:
@@ -110,8 +125,7 @@ def enrol_from_events(session: Session, journey: Journey, now: dt.datetime) -> N
         _restart(session, journey, now)
     src = (select(literal(journey.id), ev.contact_id, _round(journey.id or 0, ev.contact_id), literal(ACTIVE.value),
                   literal(0), literal(now, UTCDateTime), ev.id, ev.occurred_at, literal(now, UTCDateTime))
-           .join(Contact, Contact.id == ev.contact_id)
-           .where(cond, not_(blocked), mailable(journey.list)).order_by(ev.id))
+           .where(cond, not_(blocked), can_mail(journey.list, ev.contact_id)).order_by(ev.id))
     _insert(session, src)
 
 
@@ -119,8 +133,9 @@ def _restart(session: Session, journey: Journey, now: dt.datetime) -> None:
     """`always`: a new trigger ends the run in progress, so the person starts again from step one."""
     ev, cond = _trigger_events(journey)
     used = aliased(JourneyEnrolment)
-    fresh = exists().where(cond, ev.contact_id == E.contact_id, ev.occurred_at > E.started_at,
-                           ~exists().where(used.journey_id == journey.id, used.event_id == ev.id))
+    fresh = found(select(ev.id).where(cond, ev.contact_id == E.contact_id, ev.occurred_at > E.started_at,
+                                      ~found(select(used.id).where(used.journey_id == journey.id,
+                                                                   used.event_id == ev.id))))
     _leave(session, journey, fresh, "restarted", now)
 
 
@@ -152,15 +167,15 @@ def exit_from_events(session: Session, journey: Journey, now: dt.datetime) -> No
     for spec in exit_specs(journey):
         ev = aliased(Event)
         since = and_(ev.id > journey.event_cursor, matches(ev, spec))
-        happened = exists().where(since, ev.contact_id == E.contact_id, ev.occurred_at >= E.started_at,
-                                  or_(E.event_id.is_(None), ev.id != E.event_id))
+        happened = found(select(ev.id).where(since, ev.contact_id == E.contact_id, ev.occurred_at >= E.started_at,
+                                             or_(E.event_id.is_(None), ev.id != E.event_id)))
         who = E.contact_id.in_(select(ev.contact_id).where(since))
         _leave(session, journey, and_(who, happened), spec["event"], now)
 
 
 def exit_unmailable(session: Session, journey: Journey, due: ColumnElement[bool], now: dt.datetime) -> None:
     """People due a step who can no longer be mailed on the list leave rather than queue skipped mail."""
-    gone = ~exists().where(Contact.id == E.contact_id, mailable(journey.list))
+    gone = ~can_mail(journey.list, E.contact_id)
     _leave(session, journey, and_(due, gone), "not mailable", now)
 
 

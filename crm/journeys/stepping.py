@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, exists, func, literal, select, update
+from sqlalchemy import and_, case, func, literal, select, update
 from sqlmodel import Session
 
 from crm.campaigns import lifecycle
@@ -104,9 +104,10 @@ def settle(session: Session, journey: Journey, now: dt.datetime) -> None:
     d = Delivery
     mine = and_(d.campaign_id == E.pending_campaign_id, d.contact_id == E.contact_id)
     went = select(d.sent_at).where(mine).scalar_subquery()
+    status = func.coalesce(select(d.status).where(mine).scalar_subquery(), "none")  # per row, by the unique index
     session.execute(update(E).where(
         E.journey_id == journey.id, E.state == ACTIVE, E.pending_campaign_id.is_not(None),
-        ~exists().where(mine, d.status.in_(PENDING)),
+        status.not_in([s.value for s in PENDING]),
     # A step skipped or failed counts from when it was handed over (anchor_at holds that time).
     ).values(anchor_at=func.coalesce(went, E.anchor_at), pending_campaign_id=None))
 

@@ -172,3 +172,92 @@ def test_burst_through_a_paused_then_resumed_journey_keeps_the_send_rate(live_se
     worst = max(sum(1 for u in times[i:i + rate + 50] if u < t + 1.0) for i, t in enumerate(times))
     assert worst <= rate, f"{worst} messages within one second; CRM_SEND_RATE is {rate}"
     assert len({str(m["To"]) for m in smtp.messages}) == n
+
+
+def _confirm_by_form(http: httpx.Client, smtp: Any, email: str, n_before: int = 0, **fields: Any) -> None:
+    r = http.post("/api/v1/forms/newsletter", json={"email": email, "consent": True, **fields})
+    assert r.status_code == 202
+    mails = smtp.wait_count(email, n_before + 1)
+    link = re.search(r"/confirm/[^\s\"<>]+", text_of(mails[-1])).group(0)  # type: ignore[union-attr]
+    assert http.get(link).status_code == 200
+
+
+def test_an_import_does_not_enrol_but_a_confirmation_does(live_settings, smtp, tmp_path):
+    from crm.staff.service import create_staff
+
+    settings = live(live_settings, tmp_path)
+    activate(settings, steps=[spec()["steps"][0]])
+    with session_scope(settings) as s:
+        _, token = create_staff(s, "importer@staff.example.org", "editor")
+    worker = celery_worker(settings, tmp_path / "w.log", beat=True, **QUIET_OFF)
+    api, base = api_server(settings, tmp_path / "api.log")
+    try:
+        with httpx.Client(base_url=base, timeout=10) as http:
+            csv = "email,first_name,subscribe,consent\n" + "".join(
+                f"imp{i}@example.org,Imp,newsletter,yes\n" for i in range(5))
+            r = http.post("/api/v1/contacts/import", files={"file": ("people.csv", csv.encode(), "text/csv")},
+                          headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 202, r.text
+            job = r.json()["job_id"]
+            deadline = time.time() + 60
+            while http.get(f"/api/v1/jobs/{job}", headers={"Authorization": f"Bearer {token}"}).json()[
+                    "status"] not in ("done", "completed", "finished") and time.time() < deadline:
+                time.sleep(0.5)
+            _confirm_by_form(http, smtp, "self@example.org", first_name="Sol")
+            smtp.wait_for(lambda ms: any(str(m["Subject"]) == "One for Sol" for m in ms), 60)
+            time.sleep(4)  # several ticks more
+    finally:
+        api.stop()
+        worker.stop()
+    assert [str(m["To"]) for m in smtp.messages if str(m["To"]).startswith("imp")] == []
+    with session_scope(settings) as s:
+        assert s.scalar(select(func.count()).select_from(JourneyEnrolment)) == 1
+
+
+def test_reentry_never_and_after_exit_side_by_side(live_settings, smtp, tmp_path):
+    settings = live(live_settings, tmp_path)
+    one = [{**spec()["steps"][0], "subject": "Never"}]
+    activate(settings, name="Once", reentry="never", steps=one)
+    activate(settings, name="Again", reentry="after_exit", steps=[{**one[0], "subject": "After exit"}])
+    worker = celery_worker(settings, tmp_path / "w.log", beat=True, **QUIET_OFF)
+    api, base = api_server(settings, tmp_path / "api.log")
+    try:
+        with httpx.Client(base_url=base, timeout=10) as http:
+            _confirm_by_form(http, smtp, "uma@example.org")
+            smtp.wait_for(lambda ms: {"Never", "After exit"} <= {str(m["Subject"]) for m in ms}, 60)
+            [mail] = [m for m in smtp.messages if str(m["Subject"]) == "After exit"]
+            unsub = re.search(r"<(http[^>]+/unsubscribe/[^>]+)>", str(mail["List-Unsubscribe"])).group(1)  # type: ignore[union-attr]
+            assert http.post(unsub.replace(settings.public_base_url, base), content=b"List-Unsubscribe=One-Click",
+                             headers={"content-type": "application/x-www-form-urlencoded"}).status_code == 200
+            time.sleep(3)  # the runs end (they were complete already)
+            n = len(smtp.to("uma@example.org"))
+            _confirm_by_form(http, smtp, "uma@example.org", n_before=n)
+            smtp.wait_for(lambda ms: sum(str(m["Subject"]) == "After exit" for m in ms) == 2, 60)
+            time.sleep(4)
+    finally:
+        api.stop()
+        worker.stop()
+    subjects = [str(m["Subject"]) for m in smtp.to("uma@example.org") if "X-CRM-Campaign" in m]
+    assert sorted(subjects) == ["After exit", "After exit", "Never"]
+
+
+def test_quiet_hours_hold_a_due_step_until_the_morning(live_settings, smtp, tmp_path):
+    settings = live(live_settings, tmp_path, quiet_hours="21-8", timezone="UTC")
+    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    worker = celery_worker(settings, tmp_path / "w.log", **QUIET_OFF)  # no beat: this test's clock drives
+    try:
+        with time_machine.travel(today + dt.timedelta(hours=22, minutes=30), tick=False):
+            activate(settings, steps=[spec()["steps"][0]])
+            confirm_people(settings, 3, "night")
+            stepping.tick(settings)
+        time.sleep(5)
+        assert smtp.messages == []  # 22:30: held
+        with time_machine.travel(today + dt.timedelta(days=1, hours=7, minutes=59), tick=False):
+            stepping.tick(settings)
+        time.sleep(4)
+        assert smtp.messages == []
+        with time_machine.travel(today + dt.timedelta(days=1, hours=8, minutes=1), tick=False):
+            stepping.tick(settings)
+        smtp.wait_for(lambda ms: len(ms) == 3, 60)
+    finally:
+        worker.stop()
