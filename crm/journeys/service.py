@@ -8,6 +8,7 @@ journey changes what people who have not reached it get; a step cut from the end
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -34,6 +35,7 @@ STEP_FIELDS = ("wait", "subject", "body_html", "body_text", "translations", "tem
 WAIT_UNITS = {"days": 1440, "hours": 60, "minutes": 1}
 MAX_STEPS = 50
 MAX_WAIT_MINUTES = 3 * 365 * 1440
+_WORD = re.compile(r"^[A-Za-z0-9_.:@+-]{1,64}$")
 
 
 # --- checking what staff sent -------------------------------------------------------------------
@@ -51,11 +53,7 @@ class _Errors(dict[str, str]):
 
 
 def _name(v: Any) -> str:
-    if not isinstance(v, str) or not v.strip():
-        raise Invalid.field("name", "is required (text)")
-    if len(v) > 200:
-        raise Invalid.field("name", "must be at most 200 characters")
-    return v.strip()
+    return campaigns.PARSERS["name"](None, None, v)  # type: ignore[arg-type]  # the same rules as a campaign's name
 
 
 def _list(v: Any) -> str:
@@ -72,8 +70,8 @@ def _filters(spec: dict[str, Any], name: str) -> None:
         if key not in FILTERS:
             raise Invalid.field(name, f"unknown filter {key!r}; expected any of {', '.join(FILTERS)}")
         values = value if isinstance(value, list) else [value]
-        if not values or not all(isinstance(x, str) and 0 < len(x) <= 64 for x in values):
-            raise Invalid.field(name, f"filter {key!r} must be a word or a list of words")
+        if not values or not all(isinstance(x, str) and _WORD.match(x) for x in values):
+            raise Invalid.field(name, f"filter {key!r} must be a word (letters, digits, - _ . :) or a list of them")
 
 
 def _event_spec(v: Any, name: str) -> dict[str, Any]:

@@ -200,9 +200,16 @@ def test_an_import_does_not_enrol_but_a_confirmation_does(live_settings, smtp, t
             assert r.status_code == 202, r.text
             job = r.json()["job_id"]
             deadline = time.time() + 60
-            while http.get(f"/api/v1/jobs/{job}", headers={"Authorization": f"Bearer {token}"}).json()[
-                    "status"] not in ("done", "completed", "finished") and time.time() < deadline:
+            state = ""
+            while state != "done" and time.time() < deadline:
                 time.sleep(0.5)
+                state = http.get(f"/api/v1/jobs/{job}", headers={"Authorization": f"Bearer {token}"}).json()["state"]
+            assert state == "done"
+            with session_scope(settings) as s:  # the import confirmed them: they are mailable, and not enrolled
+                from crm.contacts.models import Subscription
+
+                assert s.scalar(select(func.count()).select_from(Subscription)
+                                .where(Subscription.state == "confirmed")) == 5
             _confirm_by_form(http, smtp, "self@example.org", first_name="Sol")
             smtp.wait_for(lambda ms: any(str(m["Subject"]) == "One for Sol" for m in ms), 60)
             time.sleep(4)  # several ticks more
