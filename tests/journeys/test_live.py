@@ -26,6 +26,7 @@ from tests.campaigns.test_integration import bulk_people
 from tests.conftest import make_settings
 from tests.harness import api_server, celery_worker
 from tests.helpers import text_of
+from tests.journeys.helpers import make_active as activate
 from tests.journeys.helpers import spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
@@ -42,14 +43,6 @@ def live(live_settings: Settings, tmp_path: Path, **over: Any) -> Settings:
     settings = make_settings(tmp_path, live_settings.database_url, **values)
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     return settings
-
-
-def activate(settings: Settings, **over: Any) -> int:
-    with session_scope(settings) as s:
-        journey = service.create(s, settings, spec(**over), "editor@staff.example.org")
-        s.flush()
-        service.activate(s, settings, journey.id)
-        return journey.id  # type: ignore[return-value]
 
 
 def confirm_people(settings: Settings, n: int, prefix: str) -> list[str]:
