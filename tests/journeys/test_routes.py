@@ -49,3 +49,31 @@ def test_bad_body_is_a_400_naming_the_field(client, auth):
     assert {"steps", "reentry"} <= set(r.json()["errors"])
     r = client.post("/api/v1/journeys", json={"name": 3}, headers=auth("editor"))
     assert r.status_code == 400
+
+
+def test_fuzzed_journey_requests_never_answer_5xx(app, staff_tokens, settings):
+    import schemathesis
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as hsettings
+    from schemathesis.checks import not_a_server_error
+
+    from crm.journeys import examples
+
+    with session_scope(settings) as s:  # something to read, change and delete
+        examples.load(s, settings)
+    headers = {"Authorization": f"Bearer {staff_tokens['admin']}"}
+    schema = schemathesis.openapi.from_asgi("/schema/openapi.json", app).include(tag=["journeys"])
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 8
+    failures = []
+    for operation in operations:
+        @given(case=operation.as_strategy())
+        @hsettings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        def fuzz(case: schemathesis.Case) -> None:
+            case.call_and_validate(headers=headers, checks=[not_a_server_error])
+
+        try:
+            fuzz()
+        except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - every operation's failure, not the first
+            failures.append(f"{operation.method.upper()} {operation.path}: {str(exc)[:600]}")
+    assert failures == []
