@@ -68,7 +68,7 @@ def test_fuzzed_journey_requests_never_answer_5xx(app, staff_tokens, settings):
     failures = []
     for operation in operations:
         @given(case=operation.as_strategy())
-        @hsettings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @hsettings(max_examples=10, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         def fuzz(case: schemathesis.Case) -> None:
             case.call_and_validate(headers=headers, checks=[not_a_server_error])
 
