@@ -145,12 +145,17 @@ def main() -> None:
               f"(hand-over tick {hand_s:.1f} s) = {args.people / took:,.0f} msg/s")
         print(f"journey / campaign = {took / base:.2f} x (goal <= 1.2); sink counted {counter.value:,}")
     finally:
-        for w in workers:
-            w.terminate()
-        for w in workers:
-            w.wait(30)
-        sink.terminate()
-        drop()
+        try:
+            for w in workers:
+                w.terminate()
+            for w in workers:
+                try:
+                    w.wait(30)
+                except subprocess.TimeoutExpired:
+                    w.kill()
+            sink.terminate()
+        finally:
+            drop()
 
 
 if __name__ == "__main__":
