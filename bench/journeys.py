@@ -127,8 +127,10 @@ def main() -> None:
             s.flush()
             journeys.activate(s, settings, journey.id)
             journey_id = journey.id
-        with session_scope(settings) as s:
-            events.record_many(s, "subscription.confirmed", ids, list="newsletter", state="confirmed")
+        for i in range(0, len(ids), 10_000):  # as an import writes them: a batch per transaction
+            with session_scope(settings) as s:
+                events.record_many(s, "subscription.confirmed", ids[i:i + 10_000], list="newsletter",
+                                   state="confirmed")
         t_enrol = time.perf_counter()
         stepping.tick(settings)
         enrol_s = time.perf_counter() - t_enrol
