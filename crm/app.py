@@ -32,6 +32,7 @@ from crm.forms.routes import FormController, InterestController
 from crm.health import health, ready
 from crm.http import exception_handlers, ids_in_range
 from crm.jobs.routes import JobController
+from crm.journeys.routes import ContactJourneyController, JourneyController
 from crm.mail import warn_if_unpatched_python
 from crm.preferences.routes import (
     ConfirmController,
@@ -110,7 +111,7 @@ def create_app(settings: Settings | None = None, publisher: queue.Publisher | No
         ContactController, VolunteerController, OpportunityController, InvitationController, DonationInquiryController,
         CampaignController, SegmentController, ContactExportController, ContentController, DigestController,
         JobController, TemplateController, AuditController, StaffController, WebhookEndpointController,
-        ShiftController, QualificationController, HoursController,
+        ShiftController, QualificationController, HoursController, JourneyController, ContactJourneyController,
         SuppressionController,
     ])
     static = create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False)

@@ -7,6 +7,7 @@ A bad value stops startup with a message naming the variable (see
 
 from __future__ import annotations
 
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -90,6 +91,10 @@ class Settings(BaseSettings):
     # Longer than the 15 s timeout plus connecting: a live attempt is never taken twice; a worker killed
     # mid-POST delays its delivery by this much.
     webhook_lease_seconds: int = Field(45, ge=20)
+    # Journeys (SPEC 13): no step is handed to the pipeline between these hours of CRM_TIMEZONE
+    # ("21-8" = 21:00 to 08:00); an empty value turns quiet hours off.
+    quiet_hours: str = "21-8"
+    journey_tick_seconds: float = Field(5.0, gt=0)  # how often the beat enrols, exits and hands out due steps
 
     @field_validator("public_base_url")
     @classmethod
@@ -97,6 +102,14 @@ class Settings(BaseSettings):
         if not v.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return v.rstrip("/")
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, v: str) -> str:
+        v = v.strip()
+        if v and not re.fullmatch(r"([01]?\d|2[0-3])-([01]?\d|2[0-3])", v):
+            raise ValueError("must be two hours of the day such as 21-8 (from 21:00 to 08:00), or empty for none")
+        return v
 
     @field_validator("org_website")
     @classmethod

@@ -52,7 +52,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from crm.db import session_scope
 
     with session_scope(settings) as session:
-        result = demo.load(session)
+        result = demo.load(session, settings=settings)
     print(json.dumps(result))
     return 0
 

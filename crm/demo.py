@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
+from crm.config import Settings, get_settings
 from crm.contacts import service as contacts
 from crm.db import utcnow
 
@@ -77,9 +78,11 @@ def _person(session: Session, p: dict[str, Any]) -> int:
     return contact.id
 
 
-def load(session: Session, base_url: str = "https://www.example.org") -> dict[str, int]:
+def load(session: Session, base_url: str = "https://www.example.org", settings: Settings | None = None
+         ) -> dict[str, int]:
     from crm.content import service as content
     from crm.content.models import ContentItem
+    from crm.journeys import examples as journeys
     from crm.volunteers import service as volunteers
 
     articles = 0
@@ -98,4 +101,6 @@ def load(session: Session, base_url: str = "https://www.example.org") -> dict[st
         volunteers.upsert_from_form(session, contact_id, postal_code=v["postal_code"], areas=v["areas"],
                                     availability=v["availability"], skills="", languages=[], message="")
     session.flush()
-    return {"articles_added": articles, "contacts": len(PEOPLE), "volunteers": len(VOLUNTEERS)}
+    added = journeys.load(session, settings or get_settings())  # drafts: off until staff activate them
+    return {"articles_added": articles, "contacts": len(PEOPLE), "volunteers": len(VOLUNTEERS),
+            "journeys_added": added}

@@ -10,6 +10,7 @@ from crm.emailtemplates.models import *  # noqa: F403
 from crm.events.models import *  # noqa: F403
 from crm.forms.models import *  # noqa: F403
 from crm.jobs.models import *  # noqa: F403
+from crm.journeys.models import *  # noqa: F403
 from crm.outbox.models import *  # noqa: F403
 from crm.segments.models import *  # noqa: F403
 from crm.staff.models import *  # noqa: F403

@@ -30,6 +30,9 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
         # Fan-out and delivery of outgoing webhooks; the task only starts POSTs and returns at once.
         "dispatch-webhooks": {"task": "worker.tasks.dispatch_webhooks", "schedule": settings.webhook_dispatch_seconds,
                               "options": {"expires": 10}},
+        # Journeys: enrolments from committed events, exits, due steps into the pipeline, quiet hours.
+        "advance-journeys": {"task": "worker.tasks.advance_journeys", "schedule": settings.journey_tick_seconds,
+                             "options": {"expires": 30}},
         "clean-webhook-log": {"task": "worker.tasks.clean_webhook_log", "schedule": 3600.0},
         "digest-weekly": {
             "task": "worker.tasks.run_digests",

@@ -98,6 +98,14 @@ def send_campaign(campaign_id: int) -> dict[str, Any]:
     return pipeline.send_and_hand_over(_settings(), campaign_id).as_dict()
 
 
+@shared_task(name="worker.tasks.advance_journeys", acks_late=True)
+def advance_journeys() -> dict[str, Any]:
+    """Enrol, exit and hand due journey steps to the campaign pipeline (safe to run twice at once)."""
+    from crm.journeys import stepping
+
+    return stepping.tick(_settings()).as_dict()
+
+
 @shared_task(name="worker.tasks.sweep_campaigns", acks_late=True)
 def sweep_campaigns() -> dict[str, Any]:
     return sweep.sweep(_settings()).as_dict()

@@ -21,6 +21,7 @@ class CampaignKind(StrEnum):
     campaign = "campaign"  # staff broadcast to a segment
     digest = "digest"  # one personal digest run (items per recipient in digest_item)
     opportunity = "opportunity"  # volunteer opportunity invitations
+    journey = "journey"  # one step of a journey (crm/journeys): open-ended, never `sent`
 
 
 class CampaignState(StrEnum):

@@ -484,11 +484,15 @@ def has_claimable(session: Session, campaign_id: int) -> bool:
 
 
 def finish_if_done(session: Session, campaign_id: int) -> bool:
-    """`sent` only once planning finished and no delivery is queued or sending."""
+    """`sent` only once planning finished and no delivery is queued or sending.
+
+    A journey step's campaign is never done: new people reach the step every day.
+    """
     now = utcnow()
     result = session.execute(
         update(Campaign).where(
             Campaign.id == campaign_id, Campaign.state == CampaignState.sending, Campaign.planned_at.is_not(None),
+            Campaign.kind != CampaignKind.journey,
             ~exists().where(Delivery.campaign_id == campaign_id, Delivery.status.in_(PENDING)),
         ).values(state=CampaignState.sent, finished_at=now, updated_at=now)
     )

@@ -247,7 +247,8 @@ def _subscribe(session: Session, job: Job, wanted: dict[int, list[str]], lines: 
             {"contact_id": cid, "action": "staff-import", "list": lst, "detail": {"job_id": job.id},
              "source": "import", "staff_email": job.created_by, "created_at": now} for cid, lst in confirmed])
         for key in sorted({lst for _, lst in confirmed}):
-            events.record_many(session, "subscription.confirmed", [c for c, lst in confirmed if lst == key], list=key, state="confirmed")
+            events.record_many(session, "subscription.confirmed", [c for c, lst in confirmed if lst == key], list=key, state="confirmed",
+                                source="import")
     return {cid for cid, _ in confirmed}
 
 

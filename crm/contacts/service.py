@@ -291,8 +291,11 @@ def _insert_or_get(session: Session, model: Any, row: dict[str, Any], conflict: 
     return session.scalars(stmt.returning(model), execution_options={"populate_existing": True}).one()
 
 
-def set_subscription_state(session: Session, sub: Subscription, state: str) -> bool:
-    """Move a subscription; returns whether anything changed."""
+def set_subscription_state(session: Session, sub: Subscription, state: str, source: str | None = None) -> bool:
+    """Move a subscription; returns whether anything changed.
+
+    `source` ("staff", "import") goes into the event, so journeys can leave out what staff did for a person.
+    """
     if sub.state == state:
         return False
     now = utcnow()
@@ -304,7 +307,8 @@ def set_subscription_state(session: Session, sub: Subscription, state: str) -> b
         sub.welcomed_at = None
     session.add(sub)
     if state in (SubscriptionState.confirmed, SubscriptionState.unsubscribed):
-        events.record(session, f"subscription.{state}", sub.contact_id, list=sub.list, state=state)
+        extra = {"source": source} if source else {}
+        events.record(session, f"subscription.{state}", sub.contact_id, list=sub.list, state=state, **extra)
     return True
 
 

@@ -127,7 +127,7 @@ def _apply_subscriptions(session: Session, contact: Contact, wanted: dict[str, s
                                "Only the person can sign up again, through the public form",
                                fields={"subscriptions": f"the person unsubscribed from {list_key}"})
         sub = sub or contacts.ensure_subscription(session, contact.id, list_key)
-        if contacts.set_subscription_state(session, sub, state):
+        if contacts.set_subscription_state(session, sub, state, source="staff"):
             action = {"confirmed": "staff-confirm", "unsubscribed": "staff-unsubscribe"}.get(state, "staff-pending")
             contacts.record_consent(session, contact.id, action, origin, list_key=list_key,
                                     detail={"state": state})

@@ -19,19 +19,20 @@ from crm.donations import privacy as donations
 from crm.events import privacy as events
 from crm.events import service as event_log
 from crm.forms import privacy as forms
+from crm.journeys import privacy as journeys
 from crm.outbox import privacy as outbox
 from crm.staff.service import audit
 from crm.volunteers import privacy as volunteers
 
 # Forgetting order: contacts last, since the outbox finds staff notices by the address it still holds.
-DOMAINS = (outbox, forms, donations, volunteers, campaigns, events, contacts)
+DOMAINS = (outbox, forms, donations, volunteers, journeys, campaigns, events, contacts)
 
 
 def export(session: Session, contact_id: int, staff_email: str) -> dict[str, Any]:
     """Everything held about one person, as JSON-ready data (SPEC 5: data-subject access); audited."""
     get_contact(session, contact_id)
     out: dict[str, Any] = {}
-    for domain in (contacts, campaigns, forms, volunteers, donations, outbox):
+    for domain in (contacts, campaigns, journeys, forms, volunteers, donations, outbox):
         out.update(domain.export_rows(session, contact_id))
     audit(session, staff_email, "contact.export", f"contact:{contact_id}", rows=1)
     return {**out, "exported_at": utcnow().isoformat()}
