@@ -131,4 +131,5 @@ class DataSubjectExport(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     form_submissions: Rows
     volunteer: dict[str, Any] | None  # the volunteer profile, shifts, hours and qualifications
     donation_inquiries: Rows
+    journeys: Rows  # the automated sequences the person is or was in
     exported_at: str
