@@ -1,23 +1,14 @@
-"""Segments: a JSON rule tree compiled to one SQL condition over Contact (SPEC section 6).
+"""Segments: counting and previewing a rule tree, and the saved segments staff name and reuse.
 
-Interface the rest of the code relies on:
-- validate_rules(rules) raises Invalid naming an unknown operator or key (with its path);
-- compile_rules(rules) -> a boolean SQL expression over Contact;
-- audience(rules, list_key) -> SELECT Contact.id ... passing the one mailing gate.
-
-Every condition becomes a column test on Contact or a correlated EXISTS on a link table,
-so the whole tree is one WHERE clause the database plans as semi/anti joins: nothing is
-ever filtered in Python, and a count over a million contacts stays one query.
+The rule tree and its SQL are crm.segments.compiler's; its public names are re-exported here.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Collection
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select, true
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -25,266 +16,26 @@ from crm.bodies import present
 from crm.contacts import service as contacts
 from crm.contacts.models import (
     Contact,
-    ContactInterest,
-    ContactStatus,
-    ContactTag,
-    Language,
     ListKey,
-    Role,
-    Subscription,
-    SubscriptionState,
 )
 from crm.contacts.schemas import contacts_public
-from crm.contacts.service import mailable
 from crm.db import keyset_page, utcnow
 from crm.errors import Conflict, Invalid, NotFound
+from crm.segments.compiler import (  # noqa: F401 - the segment interface other domains use
+    CONDITIONS,
+    MAX_DEPTH,
+    MAX_NODES,
+    OPERATORS,
+    SAMPLE_SIZE,
+    audience,
+    compile_rules,
+    driven_count,
+    matching,
+    validate_rules,
+)
 from crm.segments.models import Segment
 from crm.segments.schemas import SegmentCreate, SegmentPreviewRequest, SegmentUpdate
 from crm.staff.service import audit
-from crm.volunteers import segment_conditions as volunteer_work
-from crm.volunteers.models import (
-    Area,
-    Availability,
-    Volunteer,
-    VolunteerArea,
-    VolunteerAvailability,
-    VolunteerStatus,
-)
-
-OPERATORS = ("all", "any", "not")
-CONDITIONS = ("interest", "role", "list", "language", "postal_code", "tag", "signed_up", "volunteer", "engaged",
-              "bereaved")
-SAMPLE_SIZE = 10
-MAX_DEPTH = 20
-MAX_NODES = 500
-
-
-class _NeedsContactRow(Exception):
-    """A condition reads a Contact column, so the query cannot be driven from a link table alone."""
-
-
-class _Compiler:
-    """One pass over the tree: validates (naming the path of what is wrong) and builds SQL.
-
-    `subject` is the contact id every link-table EXISTS correlates with: Contact.id normally, or a
-    link table's contact_id when count() drives the query from that table's index.
-    """
-
-    def __init__(self, known_interests: Collection[str] | None, subject: Any = None) -> None:
-        self.known_interests = set(known_interests) if known_interests is not None else None
-        self.subject = Contact.id if subject is None else subject
-        self.link_only = subject is not None
-        self.nodes = 0
-
-    @property
-    def row(self) -> type[Contact]:
-        if self.link_only:
-            raise _NeedsContactRow
-        return Contact
-
-    # --- helpers ------------------------------------------------------------------------------
-
-    @staticmethod
-    def fail(path: str, reason: str) -> Invalid:
-        return Invalid.field(path, reason)
-
-    def keys(self, path: str, arg: Any, allowed: tuple[str, ...], *, required: bool = True) -> dict[str, Any]:
-        if not isinstance(arg, dict):
-            raise self.fail(path, f"must be an object with {' / '.join(allowed)}")
-        for key in arg:
-            if key not in allowed:
-                raise self.fail(f"{path}.{key}", f"unknown key; expected one of {', '.join(allowed)}")
-        if required and not arg:
-            raise self.fail(path, f"must name at least one of {', '.join(allowed)}")
-        return arg
-
-    def strings(self, path: str, value: Any, choices: Collection[str] | None = None, *,
-                what: str = "value") -> list[str]:
-        """A string or a non-empty list of strings, each checked against `choices` when given."""
-        items = [value] if isinstance(value, str) else value
-        if not isinstance(items, list) or not items or not all(isinstance(v, str) and v for v in items):
-            raise self.fail(path, f"must be a {what} or a non-empty list of them")
-        if choices is not None:
-            unknown = [v for v in items if v not in choices]
-            if unknown:
-                raise self.fail(path, f"unknown {what} {', '.join(repr(v) for v in unknown)}; "
-                                      f"expected one of {', '.join(sorted(choices))}")
-        if any(len(v) > 200 for v in items):
-            raise self.fail(path, "values must be at most 200 characters")
-        return list(dict.fromkeys(items))
-
-    @staticmethod
-    def in_or_eq(column: Any, values: list[str]) -> ColumnElement[bool]:
-        return column == values[0] if len(values) == 1 else column.in_(values)
-
-    # --- the tree -----------------------------------------------------------------------------
-
-    def node(self, rule: Any, path: str, depth: int = 0) -> ColumnElement[bool]:
-        self.nodes += 1
-        if depth > MAX_DEPTH or self.nodes > MAX_NODES:
-            raise self.fail(path, f"rule tree too large (at most {MAX_DEPTH} levels and {MAX_NODES} rules)")
-        if not isinstance(rule, dict) or len(rule) != 1:
-            raise self.fail(path, "must be an object with exactly one operator or condition")
-        ((op, arg),) = rule.items()
-        here = f"{path}.{op}"
-        if op in ("all", "any"):
-            if not isinstance(arg, list):
-                raise self.fail(here, "must be a list of rules")
-            if op == "any" and not arg:
-                raise self.fail(here, "must list at least one rule")
-            parts = [self.node(r, f"{here}[{i}]", depth + 1) for i, r in enumerate(arg)]
-            if not parts:
-                return true()
-            if len(parts) == 1:
-                return parts[0]
-            return and_(*parts) if op == "all" else or_(*parts)
-        if op == "not":
-            return not_(self.node(arg, here, depth + 1))
-        handler: Callable[[str, Any], ColumnElement[bool]] | None = getattr(self, f"c_{op}", None)
-        if op not in CONDITIONS or handler is None:
-            raise self.fail(here, f"unknown operator or condition; expected one of "
-                                  f"{', '.join(OPERATORS + CONDITIONS)}")
-        return handler(here, arg)
-
-    # --- conditions ---------------------------------------------------------------------------
-
-    def _link_sets(self, path: str, arg: Any, column: Any, contact_col: Any,
-                   choices: Collection[str] | None, what: str) -> ColumnElement[bool]:
-        """interest / tag: {"any"|"all"|"none": [..]} (several keys AND together), or a bare value (= any)."""
-        if isinstance(arg, (str, list)):
-            arg = {"any": arg}
-        arg = self.keys(path, arg, ("any", "all", "none"))
-        parts: list[ColumnElement[bool]] = []
-        for mode, raw in arg.items():
-            values = self.strings(f"{path}.{mode}", raw, choices, what=what)
-            if mode == "all":
-                parts.extend(exists().where(contact_col == self.subject, column == v) for v in values)
-            else:
-                hit = exists().where(contact_col == self.subject, self.in_or_eq(column, values))
-                parts.append(hit if mode == "any" else ~hit)
-        return and_(*parts) if len(parts) > 1 else parts[0]
-
-    def c_interest(self, path: str, arg: Any) -> ColumnElement[bool]:
-        return self._link_sets(path, arg, ContactInterest.interest_key, ContactInterest.contact_id,
-                               self.known_interests, "interest")
-
-    def c_tag(self, path: str, arg: Any) -> ColumnElement[bool]:
-        return self._link_sets(path, arg, ContactTag.tag, ContactTag.contact_id, None, "tag")
-
-    def _choice(self, path: str, arg: Any, column: Any, choices: Collection[str], what: str) -> ColumnElement[bool]:
-        """role / language: a value or {"in": [..]}."""
-        if isinstance(arg, dict):
-            arg = self.keys(path, arg, ("in",))["in"]
-            path = f"{path}.in"
-        return self.in_or_eq(column, self.strings(path, arg, choices, what=what))
-
-    def c_role(self, path: str, arg: Any) -> ColumnElement[bool]:
-        return self._choice(path, arg, self.row.role, [r.value for r in Role], "role")
-
-    def c_language(self, path: str, arg: Any) -> ColumnElement[bool]:
-        return self._choice(path, arg, self.row.language, [lang.value for lang in Language], "language")
-
-    def c_list(self, path: str, arg: Any) -> ColumnElement[bool]:
-        lists = self.strings(path, arg, [k.value for k in ListKey], what="list")
-        return exists().where(Subscription.contact_id == self.subject, self.in_or_eq(Subscription.list, lists),
-                              Subscription.state == SubscriptionState.confirmed)
-
-    def c_postal_code(self, path: str, arg: Any) -> ColumnElement[bool]:
-        arg = self.keys(path, arg, ("prefix", "in"))
-        parts: list[ColumnElement[bool]] = []
-        if "prefix" in arg:
-            prefixes = [p.strip() for p in self.strings(f"{path}.prefix", arg["prefix"], what="prefix")]
-            parts.append(or_(*(self.row.postal_code.startswith(p, autoescape=True) for p in prefixes)))
-        if "in" in arg:
-            codes = [c.strip() for c in self.strings(f"{path}.in", arg["in"], what="postal code")]
-            parts.append(self.in_or_eq(self.row.postal_code, codes))
-        return and_(*parts) if len(parts) > 1 else parts[0]
-
-    def _when(self, path: str, value: Any) -> dt.datetime:
-        if not isinstance(value, str):
-            raise self.fail(path, "must be a date (YYYY-MM-DD) or an ISO 8601 date-time")
-        try:
-            when = dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise self.fail(path, "must be a date (YYYY-MM-DD) or an ISO 8601 date-time") from None
-        return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-
-    def c_signed_up(self, path: str, arg: Any) -> ColumnElement[bool]:
-        # "after" is inclusive of that moment, "before" exclusive: after 2026-01-01 means from its midnight on.
-        arg = self.keys(path, arg, ("after", "before"))
-        parts: list[ColumnElement[bool]] = []
-        if "after" in arg:
-            parts.append(self.row.created_at >= self._when(f"{path}.after", arg["after"]))
-        if "before" in arg:
-            parts.append(self.row.created_at < self._when(f"{path}.before", arg["before"]))
-        return and_(*parts) if len(parts) > 1 else parts[0]
-
-    def c_volunteer(self, path: str, arg: Any) -> ColumnElement[bool]:
-        """{"area", "availability", "status"} all must hold on the contact's volunteer profile; true/false: has one."""
-        if isinstance(arg, bool):
-            has = exists().where(Volunteer.contact_id == self.subject)
-            return has if arg else ~has
-        arg = self.keys(path, arg, ("area", "availability", "status", *volunteer_work.KEYS), required=False)
-        where: list[ColumnElement[bool]] = [Volunteer.contact_id == self.subject,
-                                            *volunteer_work.conditions(path, arg, self.fail)]
-        if "status" in arg:
-            statuses = self.strings(f"{path}.status", arg["status"], [s.value for s in VolunteerStatus], what="status")
-            where.append(self.in_or_eq(Volunteer.status, statuses))
-        if "area" in arg:
-            areas = self.strings(f"{path}.area", arg["area"], [a.value for a in Area], what="area")
-            where.append(exists().where(VolunteerArea.volunteer_id == Volunteer.id,
-                                        self.in_or_eq(VolunteerArea.area, areas)))
-        if "availability" in arg:
-            slots = self.strings(f"{path}.availability", arg["availability"], [a.value for a in Availability],
-                                 what="availability")
-            where.append(exists().where(VolunteerAvailability.volunteer_id == Volunteer.id,
-                                        self.in_or_eq(VolunteerAvailability.slot, slots)))
-        return exists().where(*where)
-
-    def c_engaged(self, path: str, arg: Any) -> ColumnElement[bool]:
-        """Opened or clicked any campaign or digest within the last N days.
-
-        Tracking (crm.campaigns.tracking) stamps the contact's last_engaged_at with every open and
-        click it stamps on a delivery, so the one indexed column answers without scanning deliveries.
-        """
-        arg = self.keys(path, arg, ("within_days",))
-        days = arg["within_days"]
-        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3650:
-            raise self.fail(f"{path}.within_days", "must be a whole number of days from 1 to 3650")
-        return self.row.last_engaged_at >= utcnow() - dt.timedelta(days=days)
-
-    def c_bereaved(self, path: str, arg: Any) -> ColumnElement[bool]:
-        if not isinstance(arg, bool):
-            raise self.fail(path, "must be true or false")
-        return self.row.bereaved.is_(True) if arg else self.row.bereaved.is_(False)
-
-
-def compile_rules(rules: dict[str, Any] | None, known_interests: Collection[str] | None = None,
-                  path: str = "rules") -> ColumnElement[bool]:
-    """The rule tree as one boolean SQL expression over Contact; an empty tree matches everyone.
-
-    `known_interests`, when given, makes an interest key outside the taxonomy a 400 too.
-    """
-    if rules is None or rules == {}:
-        return true()
-    return _Compiler(known_interests).node(rules, path)
-
-
-def validate_rules(rules: dict[str, Any] | None, known_interests: Collection[str] | None = None,
-                   path: str = "rules") -> None:
-    compile_rules(rules, known_interests, path)
-
-
-def audience(rules: dict[str, Any] | None, list_key: str) -> Select[tuple[int]]:
-    return select(Contact.id).where(compile_rules(rules), mailable(list_key))
-
-
-def matching(rules: dict[str, Any] | None, list_key: str | None = None,
-             known_interests: Collection[str] | None = None) -> ColumnElement[bool]:
-    """Who a count or preview shows: the rules over every contact not erased, or through the gate of a list."""
-    gate = mailable(list_key) if list_key else Contact.status != ContactStatus.erased
-    return and_(compile_rules(rules, known_interests), gate)
-
 
 # --- count and preview ------------------------------------------------------------------------
 
@@ -296,62 +47,10 @@ def check_list(list_key: str | None) -> str | None:
     return list_key
 
 
-def _driver(rule: Any) -> tuple[Any, list[ColumnElement[bool]], Any, Any] | None:
-    """A conjunct that names one interest, tag or list: (link alias, its WHERE, contact_id, what remains)."""
-    if not isinstance(rule, dict) or len(rule) != 1:
-        return None
-    ((op, arg),) = rule.items()
-    # Core table aliases, not ORM aliased(): this runs on every count and must stay cheap.
-    if op == "list" and isinstance(arg, str):
-        sub = Subscription.__table__.alias("driver")  # type: ignore[attr-defined]
-        return sub, [sub.c.list == arg, sub.c.state == SubscriptionState.confirmed], sub.c.contact_id, None
-    if op not in ("interest", "tag"):
-        return None
-    if isinstance(arg, str | list):
-        arg = {"any": arg}
-    modes = {m: ([v] if isinstance(v, str) else v) for m, v in arg.items()}
-    for mode in ("all", "any"):
-        values = modes.get(mode)
-        if values and (mode == "all" or len(values) == 1):
-            link = (ContactInterest if op == "interest" else ContactTag).__table__.alias("driver")  # type: ignore[attr-defined]
-            key = link.c.interest_key if op == "interest" else link.c.tag
-            remaining = {m: v for m, v in modes.items() if m != mode}
-            if mode == "all" and len(values) > 1:
-                remaining["all"] = values[1:]
-            return link, [key == values[0]], link.c.contact_id, {op: remaining} if remaining else None
-    return None
-
-
-def _driven_count(rules: Any) -> Select[tuple[int]] | None:
-    """The count of a tree made only of link-table conditions, read from one link table's index.
-
-    The first positive single-key interest/tag/list conjunct picks the rows to count straight from its
-    (key, contact_id) index; other conjuncts correlate with that row's contact_id, and the
-    erased are removed by an anti-join on their (small) set. This never touches the wide
-    contact table, which a million-contact scan otherwise must.
-    """
-    conjuncts = rules["all"] if isinstance(rules, dict) and list(rules) == ["all"] else [rules]
-    for i, rule in enumerate(conjuncts):
-        found = _driver(rule)
-        if found is None:
-            continue
-        link, where, subject, remaining = found
-        rest = [r for j, r in enumerate(conjuncts) if j != i] + ([remaining] if remaining else [])
-        compiler = _Compiler(None, subject=subject)
-        try:
-            parts = [compiler.node(r, "rules") for r in rest]
-        except _NeedsContactRow:
-            return None
-        erased = Contact.__table__.alias("erased")  # type: ignore[attr-defined]
-        return select(func.count()).select_from(link).where(
-            *where, *parts, ~exists().where(erased.c.id == subject, erased.c.status == ContactStatus.erased))
-    return None
-
-
 def count(session: Session, rules: dict[str, Any] | None, list_key: str | None = None) -> int:
     """How many contacts match; the tree's shape is checked, interest keys only when saved or previewed."""
     where = matching(rules, check_list(list_key))  # validates, and is the general form
-    stmt = None if list_key else _driven_count(rules)
+    stmt = None if list_key else driven_count(rules)
     if stmt is None:
         stmt = select(func.count()).select_from(Contact).where(where)
     return int(session.scalar(stmt) or 0)
