@@ -167,6 +167,7 @@ class BounceReport(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class BounceCounts(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    accepted: int  # events in the report
     suppressed: int
     soft: int
     ignored: int
