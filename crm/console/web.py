@@ -146,7 +146,7 @@ def page(request: Request[Any, Any, Any], template: str, status_code: int = 200,
         "csrf_token": who.csrf_token if who else "",
         "can_edit": bool(who and has_role(who.staff, StaffRole.editor)),
         "is_admin": bool(who and has_role(who.staff, StaffRole.admin)),
-        "labels": labels, "when": lambda v: labels.when(v, settings_of(request).timezone),
+        "console_labels": labels, "when": lambda v: labels.when(v, settings_of(request).timezone),
         "restored": restored is not None, **context})
     if restored is not None:
         html = refill(html, *restored)
