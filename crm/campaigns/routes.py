@@ -89,7 +89,7 @@ class CampaignController(Controller):
             return service.as_dict(service.cancel(session, campaign_id))
 
     @get("/{campaign_id:int}/stats", sync_to_thread=True)
-    def stats(self, request: Req, campaign_id: int) -> dict[str, int]:
+    def stats(self, request: Req, campaign_id: int) -> dict[str, Any]:
         with db(request) as session:
             return service.stats(session, campaign_id)
 
