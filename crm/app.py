@@ -25,6 +25,7 @@ from crm.config import Settings, get_settings
 from crm.console.sections import CONTROLLERS as CONSOLE
 from crm.contacts.routes import ContactController
 from crm.content.routes import ContentController
+from crm.deliverability.routes import DeliverabilityController
 from crm.donations.routes import DonationInquiryController
 from crm.emailtemplates.routes import TemplateController
 from crm.forms.routes import FormController, InterestController
@@ -109,7 +110,7 @@ def create_app(settings: Settings | None = None, publisher: queue.Publisher | No
         ContactController, VolunteerController, OpportunityController, InvitationController, DonationInquiryController,
         CampaignController, SegmentController, ContentController, DigestController,
         JobController, TemplateController, AuditController, StaffController, WebhookEndpointController,
-        ShiftController, QualificationController, HoursController,
+        ShiftController, QualificationController, HoursController, DeliverabilityController,
     ])
     static = create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False)
     app = Litestar(

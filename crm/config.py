@@ -68,6 +68,16 @@ def parse_nameservers(text: str | None) -> list[tuple[str, int]]:
     return out
 
 
+def _is_rsa_private_key(pem: bytes) -> bool:
+    from dkim.crypto import UnparsableKeyError, parse_pem_private_key
+
+    try:
+        parse_pem_private_key(pem)
+    except (UnparsableKeyError, ValueError, IndexError):
+        return False
+    return True
+
+
 class ConfigError(Exception):
     """Startup configuration is unusable; the message names the variable."""
 
@@ -188,8 +198,9 @@ class Settings(BaseSettings):
                 pem = self.dkim_key_file.read_bytes()
             except OSError as exc:
                 raise ValueError(f"CRM_DKIM_KEY_FILE cannot be read: {exc.strerror or exc}") from None
-            if b"PRIVATE KEY-----" not in pem:
-                raise ValueError("CRM_DKIM_KEY_FILE must be a PEM private key (-----BEGIN ... PRIVATE KEY-----)")
+            if not _is_rsa_private_key(pem):
+                raise ValueError("CRM_DKIM_KEY_FILE must be an RSA private key in PEM "
+                                 "(openssl genrsa -out dkim.pem 2048)")
         return self
 
     @property

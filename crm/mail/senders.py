@@ -57,8 +57,7 @@ class TransientMailError(Exception):
     @property
     def is_deferral(self) -> bool:
         """The receiving domain asks us to slow down (421, or an enhanced status 4.7.x): SPEC 14."""
-        text = str(self)
-        return self.code == 421 or f"{self.code} 4.7." in text or " 4.7." in f" {text}"
+        return self.code == 421 or (self.code is not None and f"{self.code} 4.7." in str(self))
 
 
 class PermanentMailError(Exception):
@@ -248,8 +247,15 @@ def _classify(code: int, text: bytes | str, *, recipient: bool) -> Exception:
 
 
 def make_sender(settings: Settings) -> Sender:
+    """The configured sender; DKIM-signing everything it sends when CRM_DKIM_* are set (crm.mail.dkim)."""
+    sender: Sender
     if settings.mail_backend == "smtp":
-        return SmtpSender(settings)
-    if settings.mail_backend == "file":
-        return FileSender(settings.outbox_dir)
-    return MemorySender()
+        sender = SmtpSender(settings)
+    elif settings.mail_backend == "file":
+        sender = FileSender(settings.outbox_dir)
+    else:
+        sender = MemorySender()
+    from crm.mail.dkim import SigningSender, signer_for  # the one module that needs dkimpy
+
+    signer = signer_for(settings)
+    return SigningSender(sender, signer, settings.mail_from) if signer else sender
