@@ -130,7 +130,7 @@ _RESERVE = _FACTOR + """
 local factor = factor_of(redis.call('HGET', KEYS[2], ARGV[1]), now, tonumber(ARGV[4]), tonumber(ARGV[5]))
 if factor >= 1.0 then redis.call('HDEL', KEYS[2], ARGV[1]) end
 local interval = tonumber(ARGV[2]) / factor
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local tat = tonumber(redis.call('GET', KEYS[1]) or tostring(now))
 if tat < now - interval then tat = now - interval end
 if tat - now > tonumber(ARGV[3]) then return string.format('0 %.6f', tat - now) end
 local after = tat + interval
