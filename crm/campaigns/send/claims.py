@@ -42,12 +42,18 @@ def claim(session: Session, campaign_id: int, n: int, lease: dt.timedelta) -> tu
     """Take up to n deliveries for this sender, only while the campaign is `sending`."""
     now = utcnow()
     lease_until = now + lease
-    pick = select(Delivery.id).where(_claimable(campaign_id, now)).order_by(Delivery.id).limit(n)
+    pick: Any = select(Delivery.id).where(_claimable(campaign_id, now)).order_by(Delivery.id).limit(n)
     if is_postgres(session):
-        pick = pick.with_for_update(skip_locked=True)
+        # Locked and read first: as a subquery of the UPDATE, PostgreSQL may run a SKIP LOCKED pick more
+        # than once (a semi-join re-scan) and so claim more than n rows, a whole campaign at once.
+        pick = list(session.scalars(pick.with_for_update(skip_locked=True)))
+        if not pick:
+            return [], lease_until
+    else:
+        pick = pick.scalar_subquery()
     stmt = (
         update(Delivery)
-        .where(Delivery.id.in_(pick.scalar_subquery()), _claimable(campaign_id, now),
+        .where(Delivery.id.in_(pick), _claimable(campaign_id, now),
                exists().where(Campaign.id == campaign_id, Campaign.state == CampaignState.sending))
         .values(status=DeliveryStatus.sending, lease_until=lease_until, attempts=Delivery.attempts + 1)
         .returning(Delivery.id)
