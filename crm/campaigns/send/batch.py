@@ -1,7 +1,7 @@
 """One claimed batch sent over one connection, paced by CRM_SEND_RATE and by CRM_DOMAIN_RATES.
 
-The batch is not sent strictly in order: at each global slot, the next message is the first one
-whose recipient domain has a slot within one global interval. When every message left waits on its domain, the
+The batch is not sent strictly in order: the next message is the first one whose recipient
+domain has a slot within one global interval; it then waits for its global slot and its domain slot. When every message left waits on its domain, the
 ones whose slot comes within SHORT_WAIT stay (the loop sleeps until the first), and the rest go
 back to the queue due when their domain's slot would come (`claims.put_off`): a slowed domain
 never holds up a batch, and a sender never sleeps while mail to other domains is waiting.
@@ -106,23 +106,16 @@ def send_batch(settings: Settings, session: Session, recorder: Recorder, prepare
     _skip(session, ineligible, "not eligible when its turn came", summary)
     turns = Turns(people, domains, horizon=1.0 / settings.send_rate)
     transient_in_a_row = 0
-    holding = False  # a global slot waited for but not used yet (nobody's domain was ready in it)
     while turns:
         if time.monotonic() > deadline:
             recorder.flush()
             release(session, turns.ids(), CampaignState.paused)
             session.commit()
             return "lease"
-        # The global slot first, then whoever's domain has a slot now takes it: choosing before the wait
-        # would decide on stale slots and let a paced domain's turns slip by.
-        if not holding:
-            pacer.wait(len(turns))
-            holding = True
         person, wait, blocked = turns.next()
         if person is None:
             time.sleep(turns.put_off_far(session, blocked, summary))
             continue
-        holding = False
         slot = time.monotonic() + wait
         state, eligible = recorder.check(person.contact_id)
         if state != CampaignState.sending:
@@ -132,7 +125,7 @@ def send_batch(settings: Settings, session: Session, recorder: Recorder, prepare
         if not eligible:
             _skip(session, [person.delivery_id], "unsubscribed or suppressed before sending", summary)
             continue
-        outcome, mid = _send_one(settings, session, prepared, sender, person, slot, summary)
+        outcome, mid = _send_one(settings, session, prepared, sender, person, (pacer, len(turns) + 1, slot), summary)
         if outcome == "sent":
             transient_in_a_row = 0
             recorder.sent(person.delivery_id, mid)
@@ -150,8 +143,9 @@ def send_batch(settings: Settings, session: Session, recorder: Recorder, prepare
 
 
 def _send_one(settings: Settings, session: Session, prepared: CampaignSender, sender: Sender, person: Person,
-              slot: float, summary: SendSummary) -> tuple[str, str]:
+              pacing: tuple[Pacer, int, float], summary: SendSummary) -> tuple[str, str]:
     """Render and send one message in its slot; returns sent, deferred, transient, failed or permanent."""
+    pacer, remaining, slot = pacing
     try:
         mid, data, outgoing = prepared.message(person)
     except Exception as exc:  # noqa: BLE001 - a render error fails this person, not the batch
@@ -159,6 +153,7 @@ def _send_one(settings: Settings, session: Session, prepared: CampaignSender, se
         session.commit()
         summary.failed += 1
         return "failed", ""
+    pacer.wait(remaining)  # the global slot right before the send: no jitter between them
     _sleep_until(slot)
     try:
         if data is not None:
