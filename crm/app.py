@@ -26,6 +26,7 @@ from crm.console.sections import CONTROLLERS as CONSOLE
 from crm.contacts.routes import ContactController
 from crm.contacts.suppression_routes import SuppressionController
 from crm.content.routes import ContentController
+from crm.deliverability.routes import DeliverabilityController
 from crm.donations.routes import DonationInquiryController
 from crm.emailtemplates.routes import TemplateController
 from crm.forms.routes import FormController, InterestController
@@ -112,7 +113,7 @@ def create_app(settings: Settings | None = None, publisher: queue.Publisher | No
         CampaignController, SegmentController, ContactExportController, ContentController, DigestController,
         JobController, TemplateController, AuditController, StaffController, WebhookEndpointController,
         ShiftController, QualificationController, HoursController, JourneyController, ContactJourneyController,
-        SuppressionController,
+        SuppressionController, DeliverabilityController,
     ])
     static = create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False)
     app = Litestar(

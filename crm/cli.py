@@ -256,8 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
     from crm import contacts_cli
     from crm.campaigns import digest_cli
+    from crm.deliverability import cli as deliverability_cli
 
-    return [digest_cli.register, contacts_cli.register]
+    return [digest_cli.register, contacts_cli.register, deliverability_cli.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

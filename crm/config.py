@@ -7,6 +7,7 @@ A bad value stops startup with a message naming the variable (see
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from functools import lru_cache
@@ -20,6 +21,63 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER_POSTAL_ADDRESS = "123 Example Street, Springfield, ST 00000"
 DEFAULT_ORG_NAME = "Cancer Helpline"  # SPEC 2; the only place the name is written
+
+
+_DNS_NAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+def parse_domain_rates(text: str | None) -> dict[str, float]:
+    """`gmail.com=20,yahoo.com=10` -> {"gmail.com": 20.0, ...}; ValueError says which entry is wrong."""
+    rates: dict[str, float] = {}
+    for entry in (text or "").split(","):
+        if not entry.strip():
+            continue
+        domain, sep, value = entry.partition("=")
+        domain = domain.strip().lower()
+        if not sep or not _DNS_NAME.fullmatch(domain) or "." not in domain:
+            raise ValueError(f"{entry.strip()!r} is not domain=rate (e.g. gmail.com=20)")
+        try:
+            rate = float(value)
+        except ValueError:
+            raise ValueError(f"{entry.strip()!r}: the rate must be a number of messages per second") from None
+        if not 0 < rate < float("inf"):
+            raise ValueError(f"{entry.strip()!r}: the rate must be more than 0")
+        if domain in rates:
+            raise ValueError(f"{domain} is listed twice")
+        rates[domain] = rate
+    return rates
+
+
+def parse_nameservers(text: str | None) -> list[tuple[str, int]]:
+    """`127.0.0.1:5353,::1` -> [("127.0.0.1", 5353), ("::1", 53)]."""
+    out: list[tuple[str, int]] = []
+    for entry in (text or "").split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        host, port = entry, 53
+        if entry.count(":") == 1 or entry.startswith("["):
+            host, _, tail = entry.rpartition(":")
+            host = host.strip("[]")
+            if not tail.isdigit() or not 0 < int(tail) < 65536:
+                raise ValueError(f"{entry!r}: the port must be a number from 1 to 65535")
+            port = int(tail)
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address (optionally :port)") from None
+        out.append((host, port))
+    return out
+
+
+def _is_rsa_private_key(pem: bytes) -> bool:
+    from dkim.crypto import UnparsableKeyError, parse_pem_private_key
+
+    try:
+        parse_pem_private_key(pem)
+    except (UnparsableKeyError, ValueError, IndexError):
+        return False
+    return True
 
 
 class ConfigError(Exception):
@@ -63,6 +121,14 @@ class Settings(BaseSettings):
     notify_donations: str = "donations@example.org"
 
     send_rate: float = Field(50.0, gt=0)
+    # SPEC 14: per recipient domain caps inside send_rate ("gmail.com=20,yahoo.com=10", messages per second).
+    domain_rates: str | None = None
+    pause_on_failure_rate: float = Field(5.0, gt=0, le=100)  # percent of attempts, after 100 attempts
+    dkim_domain: str | None = None
+    dkim_selector: str | None = None
+    dkim_key_file: Path | None = None
+    # Where `crm doctor` asks about DNS records ("127.0.0.1:5353,10.0.0.2"); the system's resolvers when unset.
+    dns_nameservers: str | None = None
     form_rate_limit: int = Field(20, ge=1)
     match_postal_prefix: int = Field(3, ge=1, le=10)
 
@@ -134,6 +200,51 @@ class Settings(BaseSettings):
         if v and ("\r" in v or "\n" in v):
             raise ValueError("must not contain line breaks")
         return v
+
+    @field_validator("domain_rates")
+    @classmethod
+    def _domain_rates(cls, v: str | None) -> str | None:
+        parse_domain_rates(v)
+        return v
+
+    @field_validator("dkim_domain", "dkim_selector")
+    @classmethod
+    def _dns_label(cls, v: str | None) -> str | None:
+        if v is not None and not _DNS_NAME.fullmatch(v):
+            raise ValueError(f"{v!r} is not a DNS name (letters, digits, hyphens and dots)")
+        return v.lower() if v else v
+
+    @field_validator("dns_nameservers")
+    @classmethod
+    def _nameservers(cls, v: str | None) -> str | None:
+        parse_nameservers(v)
+        return v
+
+    @model_validator(mode="after")
+    def _dkim_all_or_none(self) -> Settings:
+        names = {"CRM_DKIM_DOMAIN": self.dkim_domain, "CRM_DKIM_SELECTOR": self.dkim_selector,
+                 "CRM_DKIM_KEY_FILE": self.dkim_key_file}
+        missing = [k for k, v in names.items() if not v]
+        if missing and len(missing) < len(names):
+            raise ValueError(f"{', '.join(missing)} must be set too: DKIM signing needs all three of "
+                             "CRM_DKIM_DOMAIN, CRM_DKIM_SELECTOR and CRM_DKIM_KEY_FILE")
+        if self.dkim_key_file is not None:
+            try:
+                pem = self.dkim_key_file.read_bytes()
+            except OSError as exc:
+                raise ValueError(f"CRM_DKIM_KEY_FILE cannot be read: {exc.strerror or exc}") from None
+            if not _is_rsa_private_key(pem):
+                raise ValueError("CRM_DKIM_KEY_FILE must be an RSA private key in PEM "
+                                 "(openssl genrsa -out dkim.pem 2048)")
+        return self
+
+    @property
+    def domain_rate_map(self) -> dict[str, float]:
+        return parse_domain_rates(self.domain_rates)
+
+    @property
+    def dkim_enabled(self) -> bool:
+        return bool(self.dkim_domain and self.dkim_selector and self.dkim_key_file)
 
     @model_validator(mode="after")
     def _production_requires_secrets(self) -> Settings:

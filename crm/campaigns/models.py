@@ -59,6 +59,8 @@ class Campaign(SQLModel, table=True):
     # Per-language overrides: {"es": {"subject": ..., "body_html": ..., "body_text": ...}}
     translations: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     state: str = Field(default=CampaignState.draft, max_length=20, index=True)
+    # Set when the campaign paused itself (failure or complaint rate, crm.campaigns.autopause); cleared on resume.
+    paused_reason: str | None = Field(default=None, max_length=500)
     track_opens: bool = False
     track_clicks: bool = False
     send_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -78,6 +80,8 @@ class Delivery(SQLModel, table=True):
         UniqueConstraint("campaign_id", "contact_id", name="uq_delivery_campaign_contact"),
         Index("ix_delivery_claim", "campaign_id", "status", "next_attempt_at"),
         Index("ix_delivery_contact", "contact_id"),
+        Index("ix_delivery_sent_at", "sent_at"),
+        Index("ix_delivery_complained_at", "complained_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     campaign_id: int = Field(foreign_key="campaign.id", ondelete="CASCADE")
@@ -93,6 +97,8 @@ class Delivery(SQLModel, table=True):
     clicked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     unsubscribed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     bounced_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A complaint (spam report) about a message that was delivered: its status stays `sent`.
+    complained_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class DigestItem(SQLModel, table=True):

@@ -82,6 +82,10 @@ class CampaignPage(msgspec.Struct):
 
 class CampaignStats(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     state: CampaignState
+    paused_reason: str | None  # why it paused itself (failures or complaints over their limits)
+    complained: int
+    failure_rate: float  # permanent failures (hard bounces included) per attempt, in percent
+    complaint_rate: float  # complaints per message sent, in percent
     recipients: int
     queued: int
     sent: int

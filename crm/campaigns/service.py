@@ -17,7 +17,7 @@ from jinja2 import TemplateError
 from sqlalchemy import and_, case, func, select, update
 from sqlmodel import Session
 
-from crm.campaigns import pipeline
+from crm.campaigns import autopause, pipeline
 from crm.campaigns.compose import Person, staff_template
 from crm.campaigns.lifecycle import get, illegal, kick, move, refresh, start
 from crm.campaigns.models import Campaign, CampaignKind, CampaignState, Delivery, DeliveryStatus
@@ -53,7 +53,8 @@ def as_dict(c: Campaign) -> dict[str, Any]:
     return {"id": c.id, "kind": c.kind, "name": c.name, "subject": c.subject, "list": c.list,
             "segment_id": c.segment_id, "template": c.template, "body_html": c.body_html,
             "body_text": c.body_text, "content_ids": list(c.content_ids or []),
-            "translations": dict(c.translations or {}), "state": c.state, "track_opens": c.track_opens,
+            "translations": dict(c.translations or {}), "state": c.state, "paused_reason": c.paused_reason,
+            "track_opens": c.track_opens,
             "track_clicks": c.track_clicks, "send_at": iso(c.send_at), "planned_at": iso(c.planned_at),
             "started_at": iso(c.started_at), "finished_at": iso(c.finished_at), "created_by": c.created_by,
             "created_at": iso(c.created_at), "updated_at": iso(c.updated_at)}
@@ -283,7 +284,7 @@ def pause(session: Session, campaign_id: int) -> Campaign:
 
 def resume(session: Session, campaign_id: int) -> tuple[Campaign, bool]:
     campaign = get(session, campaign_id)
-    resumed = move(session, campaign_id, (S.paused,), S.sending)
+    resumed = move(session, campaign_id, (S.paused,), S.sending, paused_reason=None)
     if not resumed and campaign.state != S.sending:
         raise illegal(campaign, "resume", (S.paused,))
     campaign = refresh(session, campaign_id)
@@ -428,6 +429,9 @@ def stats(session: Session, campaign_id: int) -> dict[str, Any]:
                Subscription.state == SubscriptionState.unsubscribed, Subscription.unsubscribed_at >= d.sent_at)
     ) or 0
     recipients, queued, sent, failed, bounced, skipped, cancelled, opened, clicked = (int(v) for v in row)
-    return {"state": campaign.state, "recipients": recipients, "queued": queued, "sent": sent, "failed": failed, "bounced": bounced,
+    rates = autopause.rates(session, campaign_id)
+    return {"state": campaign.state, "paused_reason": campaign.paused_reason,
+            "complained": rates["complaints"], "failure_rate": rates["failure_rate"],
+            "complaint_rate": rates["complaint_rate"], "recipients": recipients, "queued": queued, "sent": sent, "failed": failed, "bounced": bounced,
             "unsubscribed": int(unsubscribed), "opened": opened, "clicked": clicked, "skipped": skipped,
             "cancelled": cancelled}

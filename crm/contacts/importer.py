@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, text, tuple_, update
 from sqlmodel import Session
 
+from crm.contacts import roles
 from crm.contacts import service as contacts
 from crm.contacts.models import (
     ConsentEvent,
@@ -172,6 +173,12 @@ def _apply_batch(session: Session, job: Job, rows: dict[str, _Row]) -> tuple[_Co
     status = {k: existing[k].status if k in existing else ContactStatus.active for k in rows}
     wanted_subs: dict[int, list[str]] = {}
     for key, r in rows.items():
+        if roles.is_role_address(r.email.email):
+            # SPEC 14: flagged, and never put on a list by an import.
+            errors.append({"row": r.line, "field": "email", "warning": True,
+                           "message": f"{r.email.email} is a role address (a team's or a system's inbox, not a "
+                                      "person's); profile imported, not subscribed"})
+            continue
         if not r.lists:
             continue
         reason = suppressed.get(hashes[key]) or (status[key] if status[key] != ContactStatus.active else None)

@@ -40,6 +40,7 @@ class ContactCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     interests: list[str] | msgspec.UnsetType = msgspec.UNSET  # keys of GET /api/v1/interests
     tags: list[str] | None | msgspec.UnsetType = msgspec.UNSET
     subscriptions: dict[ListKey, SubscriptionState] | msgspec.UnsetType = msgspec.UNSET
+    confirm_role_address: bool | msgspec.UnsetType = msgspec.UNSET  # true: subscribe a role address (info@...) anyway
 
 
 class ContactPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -55,6 +56,7 @@ class ContactPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     interests: list[str] | msgspec.UnsetType = msgspec.UNSET
     tags: list[str] | None | msgspec.UnsetType = msgspec.UNSET
     subscriptions: dict[ListKey, SubscriptionState] | msgspec.UnsetType = msgspec.UNSET
+    confirm_role_address: bool | msgspec.UnsetType = msgspec.UNSET  # true: subscribe a role address (info@...) anyway
 
 
 class ContactPublic(msgspec.Struct, kw_only=True):

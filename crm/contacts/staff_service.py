@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from crm.contacts import roles
 from crm.contacts import service as contacts
 from crm.contacts.models import (
     Contact,
@@ -26,7 +27,7 @@ from crm.errors import Conflict, Invalid, NotFound
 from crm.events import service as events
 
 FIELDS = ("email", "first_name", "last_name", "phone", "postal_code", "language", "role", "interests", "tags",
-          "subscriptions")
+          "subscriptions", "confirm_role_address")
 MAX_TAG = 64
 
 
@@ -69,6 +70,24 @@ def _parse_subscriptions(value: Any) -> dict[str, str]:
     return dict(value)
 
 
+def _parse_flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid.field("confirm_role_address", "must be true or false")
+    return value
+
+
+def _check_role_address(session: Session, contact: Contact, wanted: dict[str, str], confirmed: bool) -> None:
+    """SPEC 14: staff putting a role address (info@, admin@ ...) on a list must say they mean it."""
+    assert contact.id is not None
+    current = {k: sub.state for k, sub in contacts.subscriptions_of(session, contact.id).items()}
+    joining = [k for k, state in wanted.items() if state != SubscriptionState.unsubscribed
+               and current.get(k) in (None, SubscriptionState.unsubscribed)]
+    if joining and not confirmed and roles.is_role_address(contact.email):
+        raise Conflict(roles.role_conflict_message(contact.email),
+                       fields={"confirm_role_address": f"{contact.email} is a role address; set it to true "
+                                                       "to add it to a list anyway"})
+
+
 def parse(session: Session, data: Any, *, partial: bool) -> dict[str, Any]:
     """Validate a create or patch body; every bad field is named at once."""
     if not isinstance(data, dict):
@@ -90,6 +109,7 @@ def parse(session: Session, data: Any, *, partial: bool) -> dict[str, Any]:
         "interests": lambda v: contacts.validate_interests(session, v),
         "tags": clean_tags,
         "subscriptions": _parse_subscriptions,
+        "confirm_role_address": _parse_flag,
     }
     for name, fn in parsers.items():
         if name in data and name not in errors:
@@ -159,6 +179,7 @@ def _apply(session: Session, contact: Contact, fields: dict[str, Any], staff_ema
     if "tags" in fields:
         contacts.set_tags(session, contact.id, fields["tags"])
     if "subscriptions" in fields:
+        _check_role_address(session, contact, fields["subscriptions"], fields.get("confirm_role_address", False))
         _apply_subscriptions(session, contact, fields["subscriptions"], staff_email)
     session.flush()
 

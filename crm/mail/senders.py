@@ -48,7 +48,16 @@ def kind_of_raw(data: bytes) -> str:
 
 
 class TransientMailError(Exception):
-    """4xx or a dropped connection: try again later."""
+    """4xx or a dropped connection: try again later. `code` is the SMTP reply code, if there was one."""
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def is_deferral(self) -> bool:
+        """The receiving domain asks us to slow down (421, or an enhanced status 4.7.x): SPEC 14."""
+        return self.code == 421 or (self.code is not None and f"{self.code} 4.7." in str(self))
 
 
 class PermanentMailError(Exception):
@@ -233,13 +242,20 @@ def _classify(code: int, text: bytes | str, *, recipient: bool) -> Exception:
     # SMTP replies often quote the refused address; what is logged and stored must not.
     message = redact_addresses(text.decode(errors="replace") if isinstance(text, bytes) else str(text))
     if 400 <= code < 500:
-        return TransientMailError(f"{code} {message}")
+        return TransientMailError(f"{code} {message}", code=code)
     return PermanentMailError(code, message, recipient=recipient or message.startswith(("5.1.", "5.2.1")))
 
 
 def make_sender(settings: Settings) -> Sender:
+    """The configured sender; DKIM-signing everything it sends when CRM_DKIM_* are set (crm.mail.dkim)."""
+    sender: Sender
     if settings.mail_backend == "smtp":
-        return SmtpSender(settings)
-    if settings.mail_backend == "file":
-        return FileSender(settings.outbox_dir)
-    return MemorySender()
+        sender = SmtpSender(settings)
+    elif settings.mail_backend == "file":
+        sender = FileSender(settings.outbox_dir)
+    else:
+        sender = MemorySender()
+    from crm.mail.dkim import SigningSender, signer_for  # the one module that needs dkimpy
+
+    signer = signer_for(settings)
+    return SigningSender(sender, signer, settings.mail_from) if signer else sender

@@ -124,7 +124,8 @@ def test_stats_count_in_sql(client, auth, settings):
     stats = client.get(f"/api/v1/campaigns/{cid}/stats", headers=auth("viewer")).json()
     assert stats.pop("state") == client.get(f"/api/v1/campaigns/{cid}", headers=auth("viewer")).json()["state"]
     assert stats == {"recipients": 4, "queued": 0, "sent": 4, "failed": 0, "bounced": 0, "unsubscribed": 0,
-                     "opened": 0, "clicked": 0, "skipped": 0, "cancelled": 0}
+                     "opened": 0, "clicked": 0, "skipped": 0, "cancelled": 0, "paused_reason": None,
+                     "complained": 0, "failure_rate": 0.0, "complaint_rate": 0.0}
     # Engagement through the signed links in the email itself.
     import re
 

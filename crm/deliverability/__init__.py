@@ -1,0 +1,1 @@
+"""Deliverability checks: crm doctor and GET /api/v1/deliverability."""
