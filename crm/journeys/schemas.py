@@ -35,3 +35,78 @@ class JourneyUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     include_imported: bool | msgspec.UnsetType = msgspec.UNSET
     track_opens: bool | msgspec.UnsetType = msgspec.UNSET
     track_clicks: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class JourneyStepPublic(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    position: int
+    wait: dict[str, int]  # {days?, hours?, minutes?} after the previous step (the first: after enrolment)
+    subject: str
+    body_html: str | None
+    body_text: str | None
+    translations: dict[str, Any]
+    template: str
+    segment: dict[str, Any] | None  # the step is skipped for a person these rules do not match
+
+
+class JourneyPublic(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    id: int
+    key: str | None  # the built-in examples' name
+    name: str
+    list: str
+    trigger: dict[str, Any]
+    steps: builtins.list[JourneyStepPublic]
+    exit: builtins.list[Any]
+    reentry: str
+    include_imported: bool
+    track_opens: bool
+    track_clicks: bool
+    state: str  # draft, active or paused
+    activated_at: str | None
+    created_by: str | None
+    created_at: str | None
+    updated_at: str | None
+
+
+class JourneyPage(msgspec.Struct):
+    items: builtins.list[JourneyPublic]
+    next_cursor: str | None
+
+
+class StepStats(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    position: int
+    subject: str
+    entered: int
+    sent: int
+    skipped: int
+    queued: int
+    failed: int
+    exited: int
+    opened: int
+    clicked: int
+
+
+class JourneyStats(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    journey_id: int
+    state: str
+    steps: builtins.list[StepStats]
+    enrolments: dict[str, int]  # runs by state: active, completed, exited
+
+
+class JourneyRun(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    id: int
+    journey_id: int
+    journey: str
+    round: int
+    state: str
+    steps_handed: int
+    steps: int
+    waiting_on_send: bool
+    enrolled_at: str | None
+    next_wait_from: str | None
+    finished_at: str | None
+    exit_reason: str | None
+
+
+class JourneyRuns(msgspec.Struct):
+    items: builtins.list[JourneyRun]
+    next_cursor: str | None
