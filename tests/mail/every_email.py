@@ -35,7 +35,9 @@ NAMES = {"en": ("Sam", "Lee"), "es": ("Ana", "Pérez")}
 # Kinds whose context is written here (see the module docstring); the rest come from real triggers.
 WRITTEN = ("already-subscribed", "fresh-link", "volunteer-status", "donation-answer", "donation-overdue-summary",
            "webhook-disabled", "qualification-expiring", "shift-reminder", "shift-changed", "shift-cancelled",
-           "shift-offer")
+           "shift-offer", "deliverability-alert")
+# Written for staff addresses, not for the person whose context they carry.
+TO_STAFF = ("donation-overdue-summary", "webhook-disabled", "deliverability-alert")
 
 
 BULK_KINDS: dict[str, str] = {}  # X-CRM-Campaign -> campaign, digest or opportunity (filled as they are sent)
@@ -67,9 +69,13 @@ def _written_context(settings: Settings, kind: str, contact_id: int, email: str,
         "donation-answer": {"contact": person, "links": links, "answer": "Thank you for asking.\n\nYes, we can.",
                             "inquiry": {"id": i, "type": "monthly", "in_honor_of": ""}},
         "donation-overdue-summary": {"hours": 48, "total": 2, "more": 0, "date": "2030-03-14", "items": [
-            {"id": 1, "type": "tribute-memorial", "status": "new", "assigned_to": None, "age_hours": 50},
+            {"id": 1, "type": "tribute-memorial", "status": "new", "assigned_to": None, "age_hours": 50,
+             "url": f"{settings.public_base_url}/staff/donations/1"},
             {"id": 2, "type": "stock-or-daf", "status": "assigned", "assigned_to": "di@staff.example.org",
-             "age_hours": 72}]},
+             "age_hours": 72, "url": f"{settings.public_base_url}/staff/donations/2"}],
+            "console": {"overdue": f"{settings.public_base_url}/staff/donations?overdue=1"}},
+        "deliverability-alert": {"paused": i % 2 == 0, "campaign": {"id": 7, "name": "Spring appeal"},
+                                 "reason": "6 % of 120 messages failed permanently (the limit is 5 %)"},
         "webhook-disabled": {"endpoint": {"id": 3, "url": "https://hooks.example.org/crm"},
                              "reason": "20 failed attempts over 3 days"},
         "qualification-expiring": {"contact": person, "links": links,
@@ -107,9 +113,19 @@ def _written(settings: Settings, lang: str, i: int) -> None:
                              lists={"newsletter": "confirmed", "volunteer-updates": "confirmed"})
         c_id = vol.contact_id
         for kind in WRITTEN:
-            to = settings.notify_donations if kind in ("donation-overdue-summary", "webhook-disabled") else email
+            to = settings.notify_donations if kind in TO_STAFF else email
             outbox.queue(s, kind, to, _written_context(settings, kind, c_id, email, lang, i), contact_id=c_id,
                          language=lang, dedupe_key=f"conformance:{kind}:{lang}:{i}")
+
+
+def _staff_invitation(settings: Settings, i: int) -> None:
+    """The console invitation, as `crm staff create` sends it (a real set-password link)."""
+    from crm.console.invites import send_invitation
+    from crm.staff.service import create_staff
+
+    with session_scope(settings) as s:
+        staff, _ = create_staff(s, f"new-staff-{i}@staff.example.org", "editor")
+        send_invitation(s, settings, staff, "admin@staff.example.org")
 
 
 def _welcome(settings: Settings) -> None:
@@ -175,6 +191,7 @@ def every_email(settings: Settings, rounds: int = 1, per_language: int = 1) -> l
         for lang in LANGS:
             _real_triggers(settings, lang, i)
             _written(settings, lang, i)
+        _staff_invitation(settings, i)
     outbox.drain(settings, MemorySender(), max_batches=10_000)
     _welcome(settings)
     outbox.drain(settings, MemorySender(), max_batches=10_000)

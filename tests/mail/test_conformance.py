@@ -25,7 +25,8 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "email"
 # Making 1,000 messages through the real pipeline (a commit per message sent) takes a minute or two.
 pytestmark = pytest.mark.timeout(900)
 BULK = {"campaign", "digest", "opportunity-invite"}
-STAFF = {"volunteer-notice", "donation-notice", "donation-overdue-summary", "webhook-disabled"}
+STAFF = {"volunteer-notice", "donation-notice", "donation-overdue-summary", "webhook-disabled", "staff-invite",
+         "deliverability-alert"}
 HREF = re.compile(r'href="([^"]+)"')
 # Codes that are not also plain words: seeing one in an email means a label was missed.
 RAW_KEYS = sorted({k for kind in ("area", "availability", "inquiry_type") for k in wording.LABELS[kind] if "-" in k}
