@@ -42,10 +42,12 @@ def label(table: dict[str, str], key: str | None, empty: str = "") -> str:
     return table.get(key, key.replace("-", " ").replace("_", " ").capitalize())
 
 
-def when(value: dt.datetime | dt.date | None, timezone: str = "UTC") -> str:
-    """'2 Mar 2026, 09:05' in the charity's time zone (a date alone: '2 Mar 2026')."""
-    if value is None:
+def when(value: dt.datetime | dt.date | str | None, timezone: str = "UTC") -> str:
+    """'2 Mar 2026, 09:05' in the charity's time zone (a date alone: '2 Mar 2026'); ISO text too."""
+    if not value:
         return ""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value) if "T" in value else dt.date.fromisoformat(value)
     if isinstance(value, dt.datetime):
         local = value.astimezone(ZoneInfo(timezone)) if value.tzinfo else value
         return f"{local.day} {local:%b %Y, %H:%M}"

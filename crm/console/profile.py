@@ -17,12 +17,15 @@ from crm.campaigns.models import Campaign, Delivery
 from crm.contacts import service as contacts
 from crm.contacts import staff_service
 from crm.contacts.models import ConsentEvent, Interest, Subscription
+from crm.contacts.roles import is_role_address
 from crm.contacts.schemas import ContactPublic, contact_public
 from crm.donations.models import DonationInquiry
 from crm.forms.models import FormSubmission
+from crm.journeys.stats import of_contact as journey_runs
 from crm.volunteers import service as volunteers
 from crm.volunteers.models import Volunteer, VolunteerEvent
 
+JOURNEYS_SHOWN = 20
 CONSENT_SHOWN = 200
 DELIVERIES_SHOWN = 100
 SUBMISSIONS_SHOWN = 50
@@ -48,6 +51,8 @@ class Profile:
     inquiries: list[DonationInquiry] = field(default_factory=list)
     submissions: list[FormSubmission] = field(default_factory=list)
     suppressed: str | None = None
+    role_address: bool = False  # info@, admin@, ...: a team's inbox, not a person (SPEC 14)
+    journeys: list[dict[str, Any]] = field(default_factory=list)  # the person's runs, newest first
 
 
 def _newest(session: Session, model: Any, contact_id: int, limit: int) -> list[Any]:
@@ -80,6 +85,8 @@ def load(session: Session, contact_id: int) -> Profile:
         inquiries=_newest(session, DonationInquiry, contact_id, INQUIRIES_SHOWN),
         submissions=_newest(session, FormSubmission, contact_id, SUBMISSIONS_SHOWN),
         suppressed=contacts.suppression_reason(session, row.email_key) if row.email_key else None,
+        role_address=bool(row.email) and is_role_address(row.email or ""),
+        journeys=journey_runs(session, contact_id)[:JOURNEYS_SHOWN],
     )
 
 

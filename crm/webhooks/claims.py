@@ -48,8 +48,13 @@ def take(session: Session, endpoint_id: int, now: dt.datetime, lease: dt.timedel
               .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit))
     if is_postgres(session):
         chosen = chosen.with_for_update(skip_locked=True)
+    # Two statements, not `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)`: PostgreSQL may
+    # run a locking subquery once per outer row, which at a backlog of thousands takes minutes.
+    ids = list(session.scalars(chosen))
+    if not ids:
+        return []
     stmt = (update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_(chosen.scalar_subquery()), _due(now))
+            .where(WebhookDelivery.id.in_(ids), _due(now))
             .values(state=DeliveryState.delivering, lease_until=now + lease, attempts=WebhookDelivery.attempts + 1)
             .returning(WebhookDelivery.id, WebhookDelivery.event_id, WebhookDelivery.webhook_id,
                        WebhookDelivery.attempts))

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 import httpx
-from sqlalchemy import bindparam, delete, exists, insert, literal, select, update
+from sqlalchemy import bindparam, delete, exists, insert, literal, select, text, update
 from sqlmodel import Session
 
 from crm.config import Settings
@@ -38,6 +38,11 @@ DISABLE_AFTER = dt.timedelta(days=3)
 KEEP_LOG = dt.timedelta(days=30)
 PER_ENDPOINT = 8
 FANOUT_BATCH = 2000
+# After this many new deliveries (counted per process) the table's statistics are refreshed at once:
+# planned on stale ones (an empty table) the claim's order check becomes a nested loop over the
+# whole backlog, seconds to minutes per claim, long before autovacuum gets round to it.
+ANALYZE_AFTER = 1000
+_added_since_analyze = 0
 _D = WebhookDelivery.__table__  # type: ignore[attr-defined]
 
 
@@ -66,7 +71,16 @@ def fan_out(session: Session, limit: int = FANOUT_BATCH) -> int:
                                        "attempts", "next_attempt_at", "created_at"], chosen)
         added += session.execute(stmt).rowcount or 0
     events.mark_published(session, ids)
+    _refresh_statistics(session, added)
     return added
+
+
+def _refresh_statistics(session: Session, added: int) -> None:
+    global _added_since_analyze  # noqa: PLW0603 - a per-process counter; losing it on restart is harmless
+    _added_since_analyze += added
+    if _added_since_analyze >= ANALYZE_AFTER and is_postgres(session):
+        session.execute(text("ANALYZE webhook_delivery"))
+        _added_since_analyze = 0
 
 
 # --- one attempt --------------------------------------------------------------------------------

@@ -42,8 +42,6 @@ class WebhookDelivery(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_delivery_endpoint_event"),
         Index("ix_webhook_delivery_due", "state", "next_attempt_at"),
-        # One endpoint's due deliveries in the order a lane claims them (crm.webhooks.claims.take).
-        Index("ix_webhook_delivery_lane", "endpoint_id", "state", "next_attempt_at"),
         # "Is an earlier event of this contact still owed to this endpoint?"
         Index("ix_webhook_delivery_order", "endpoint_id", "contact_id", "state", "event_id"),
     )

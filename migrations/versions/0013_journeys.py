@@ -1,7 +1,7 @@
 """journeys: automated sequences (SPEC 13)
 
 Revision ID: 0013
-Revises: 0016
+Revises: 0012
 
 """
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ from alembic import op
 import crm.db
 
 revision = "0013"
-down_revision = "0016"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -160,3 +160,22 @@ def test_data_subject_export_and_segment_csv_are_downloads_and_audited(settings,
     assert exports[0].rows == 1 and exports[0].staff_email == "val@staff.example.org"
     assert client.get("/staff/contacts/export.csv", params={"segment_id": 999999}).status_code == 404
     assert client.get("/staff/contacts/export.csv", params={"segment_id": "abc"}).status_code == 400
+
+
+def test_the_profile_flags_a_role_address_and_shows_the_persons_journeys(settings, client, session):
+    from crm.journeys import examples
+    from crm.journeys.models import Journey, JourneyEnrolment
+
+    make_member(settings, "val@staff.example.org", "viewer")
+    team = make_contact(session, email="info@example.org")
+    ana = make_contact(session, email="ana.j@example.org")
+    examples.load(session, settings)
+    journey = session.scalars(select(Journey).order_by(Journey.id)).first()
+    session.add(JourneyEnrolment(journey_id=journey.id, contact_id=ana.id, step=1))
+    session.commit()
+    sign_in(client, "val@staff.example.org")
+    assert "a role address" in client.get(f"/staff/contacts/{team.id}").text
+    page = client.get(f"/staff/contacts/{ana.id}").text
+    assert "a role address" not in page and "Not in any journey" not in page
+    assert journey.name in page and "In progress" in page and "1 of 3" in page
+    assert "Not in any journey" in client.get(f"/staff/contacts/{team.id}").text
