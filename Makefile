@@ -35,8 +35,10 @@ run: install
 	$(VENV)/bin/crm run
 
 # Everything, twice: SQLite (the embedded default) and PostgreSQL + Redis + a real worker
-# + headless Chromium (the production shape).
-test: install lint test-sqlite test-postgres
+# + headless Chromium (the production shape). The two suites run side by side (each in its own
+# databases), each one's output printed whole when it ends.
+test: install lint
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
 test-sqlite: install
 	$(PY) -m pytest -q -m "not integration and not browser and not postgres" $(PYTEST_ARGS)

@@ -16,6 +16,7 @@ from crm.contacts import importer
 from crm.db import session_scope
 from crm.donations.models import DonationInquiry
 from crm.jobs.models import Job
+from crm.links import person_links
 from crm.mail import render
 from tests.browser import TABLET, check_page, chromium_page, sign_in
 from tests.console.helpers import make_member
@@ -69,7 +70,8 @@ def test_an_answer_to_a_donation_inquiry_reaches_the_person_in_spanish(settings:
         inq = s.scalars(select(DonationInquiry)).one()
         assert inq.status == "answered" and inq.assigned_to == "dora@staff.example.org"
     [mail] = [m for m in to(sent(), "rosa@example.org") if answer in text_of(m)]
-    spanish = render(settings, "donation-answer", {"contact": {"first_name": "Rosa"}, "inquiry": {}, "answer": ""}, "es")
+    spanish = render(settings, "donation-answer", {"contact": {"first_name": "Rosa"}, "inquiry": {}, "answer": "",
+                                                   "links": person_links(settings, 1)}, "es")
     assert mail["Subject"] == spanish.subject
 
 

@@ -12,6 +12,7 @@ import pytest
 from dnslib import QTYPE, RR, TXT
 from dnslib.server import BaseResolver, DNSServer
 
+from crm.config import PLACEHOLDER_POSTAL_ADDRESS
 from crm.deliverability import cli, service
 from crm.mail.dkim import public_key_record
 from tests.conftest import make_settings
@@ -119,7 +120,7 @@ def test_relay_and_settings_problems(settings, tmp_path, dns_zone, smtp, key):
     _good(zone, key)
     # STARTTLS asked for, but the relay (aiosmtpd, no TLS) does not offer it; the placeholder address.
     live = _settings(settings, tmp_path, port, smtp, key, smtp_starttls=True,
-                     org_postal_address="Cancer Helpline, 123 Example Street, Springfield, ST 00000")
+                     org_postal_address=PLACEHOLDER_POSTAL_ADDRESS)
     checks = _by_name(service.report(live))
     assert checks["relay"]["status"] == "fail" and "does not offer STARTTLS" in checks["relay"]["detail"]
     assert checks["settings"]["status"] == "warn" and "CRM_ORG_POSTAL_ADDRESS" in checks["settings"]["detail"]

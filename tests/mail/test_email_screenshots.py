@@ -37,6 +37,7 @@ def test_every_email_kind_rendered_in_chromium(settings, chromium_path):
                         body: body.length ? Math.min(...body.map(px)) : 99};
             }""")
             assert sizes["footer"] < sizes["body"], (kind, lang, sizes)
-    staff_notices_in_english = {("volunteer-notice", "es"), ("donation-notice", "es")}  # to a team address
+    # To a team address, or to staff (a console invitation): English.
+    staff_notices_in_english = {("volunteer-notice", "es"), ("donation-notice", "es"), ("staff-invite", "es")}
     wanted = {(k, lang) for k in template_files(TEMPLATES) for lang in ("en", "es")} - staff_notices_in_english
     assert wanted <= set(one), wanted - set(one)
