@@ -163,8 +163,8 @@ def test_burst_through_a_paused_then_resumed_journey_keeps_the_send_rate(live_se
             w.stop()
     times = sorted(smtp.received_at)
     worst = max(sum(1 for u in times[i:i + rate + 50] if u < t + 1.0) for i, t in enumerate(times))
-    # The limiter hands out one slot every 1/rate s: a one-second window can hold the slots at both its
-    # ends, so rate + 1 is the most it may ever see.
+    # One message over the rate in a one-second window has been seen once, with two workers under a
+    # loaded suite; the shared limiter's boundary (crm/campaigns/ratelimit.py) is the thing to tighten.
     assert worst <= rate + 1, f"{worst} messages within one second; CRM_SEND_RATE is {rate}"
     assert len({str(m["To"]) for m in smtp.messages}) == n
 
