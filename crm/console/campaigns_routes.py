@@ -30,6 +30,7 @@ from crm.console.web import (
     console_viewer,
     page,
     signed_in,
+    staff_email,
 )
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
@@ -69,11 +70,6 @@ def _signed_out(request: Req, exc: NotAuthorizedException) -> Response[Any]:
         return ConsoleSection.exception_handlers[NotAuthorizedException](request, exc)  # type: ignore[no-any-return,operator]
     back = navigation.safe_next(urlsplit(request.headers.get("hx-current-url", "")).path or BASE)
     return Response("", status_code=401, headers={"HX-Redirect": f"{navigation.LOGIN}?next={quote(back, safe='')}"})
-
-
-def _who(request: Req) -> str:
-    found = signed_in(request)
-    return found.staff.email if found else ""
 
 
 def _campaign(session: Any, campaign_id: int) -> Campaign:
@@ -140,7 +136,7 @@ class CampaignPages(ConsoleSection):
         check_csrf(request, data)
         try:
             with session_scope(settings_of(request)) as session:
-                campaign = service.create(session, settings_of(request), forms.body_of(data), _who(request))
+                campaign = service.create(session, settings_of(request), forms.body_of(data), staff_email(request))
                 campaign_id = campaign.id
         except Invalid as exc:
             return _composer(request, None, forms.posted_values(data), forms.field_errors(exc), 400)
@@ -195,7 +191,7 @@ class CampaignPages(ConsoleSection):
         try:
             with session_scope(settings_of(request)) as session:
                 _campaign(session, campaign_id)
-                service.send_test(session, settings_of(request), campaign_id, body, staff_email=_who(request))
+                service.send_test(session, settings_of(request), campaign_id, body, staff_email=staff_email(request))
         except Invalid as exc:
             return _preview_page(request, campaign_id, contact_id, None, status_code=400, emails=data.get("emails", ""),
                                  errors={"emails": (exc.fields or {}).get("emails") or exc.message})
@@ -274,10 +270,10 @@ def _preview_page(request: Req, campaign_id: int, contact_id: int | None, q: str
     q = (q or "").strip()[:200] or None
     with session_scope(settings) as session:
         campaign = _campaign(session, campaign_id)
-        versions = overview.preview(session, settings, campaign_id, contact_id, _who(request))
+        versions = overview.preview(session, settings, campaign_id, contact_id, staff_email(request))
         chosen = contacts_public(session, [session.get_one(Contact, contact_id)])[0] if contact_id else None
         found = contacts_public(session, contacts.search(session, contacts.ContactFilters(q=q), None,
                                                          SEARCH_LIMIT)[0]) if q else []
     return page(request, "campaigns/preview.html", status_code=status_code, title=f"Preview {campaign.name}",
                 c=campaign, versions=versions, chosen=chosen, q=q or "", found=found, notice=notice,
-                emails=_who(request) if emails is None else emails, errors=errors or {})
+                emails=staff_email(request) if emails is None else emails, errors=errors or {})

@@ -22,7 +22,7 @@ from crm.console.web import (
     console_editor,
     console_viewer,
     page,
-    signed_in,
+    staff_email,
 )
 from crm.contacts import service as contacts
 from crm.contacts import staff_service
@@ -33,12 +33,6 @@ from crm.http import decode_id_cursor, encode_cursor, settings_of
 from crm.segments import export
 from crm.segments.models import Segment
 from crm.staff.service import audit
-
-
-def _me(request: Request[Any, Any, Any]) -> str:
-    who = signed_in(request)
-    assert who is not None
-    return who.staff.email
 
 
 def _after(cursor: str | None) -> int | None:
@@ -71,7 +65,7 @@ class ContactsPages(ConsoleSection):
                         ) -> Response[str]:
         with session_scope(settings_of(request)) as session:
             found = profile.load(session, contact_id)
-            audit(session, _me(request), "contact.view", f"contact:{contact_id}", rows=1)
+            audit(session, staff_email(request), "contact.view", f"contact:{contact_id}", rows=1)
         name = " ".join(p for p in (found.contact.first_name, found.contact.last_name) if p)
         return page(request, "contact.html", title=f"Contact {name or found.contact.email or contact_id}",
                     profile=found, name=name, saved=saved == "1")
@@ -90,7 +84,7 @@ class ContactsPages(ConsoleSection):
             body = contact_forms.patch_body(data, current)
             try:
                 if body:
-                    staff_service.patch(session, contact_id, body, _me(request))
+                    staff_service.patch(session, contact_id, body, staff_email(request))
             except (Invalid, Conflict) as exc:
                 session.rollback()
                 errors = exc.fields or {"form": exc.message}
@@ -113,14 +107,14 @@ class ContactsPages(ConsoleSection):
             if not contact_forms.same_address(str(data.get("confirm_email", "")), current.email):
                 return page(request, "contact_erase.html", status_code=400, title="Erase contact", c=current,
                             error="The address you typed is not this contact's address; nothing was erased.")
-            privacy.erase(session, contact_id, _me(request))
+            privacy.erase(session, contact_id, staff_email(request))
         return Redirect("/staff/contacts?erased=1", status_code=303)
 
     @get("/contacts/{contact_id:int}/export", guards=[console_viewer], sync_to_thread=True)
     def export_person(self, request: Request[Any, Any, Any], contact_id: int, privacy: Any) -> Response[bytes]:
         """Everything held about the person, as the API's JSON (audited there as contact.export)."""
         with session_scope(settings_of(request)) as session:
-            held = privacy.export(session, contact_id, _me(request))
+            held = privacy.export(session, contact_id, staff_email(request))
         return Response(json.dumps(held, indent=2, ensure_ascii=False).encode(), media_type="application/json",
                         headers={"Content-Disposition": f'attachment; filename="contact-{contact_id}.json"',
                                  "Cache-Control": "no-store"})
@@ -138,7 +132,7 @@ class ContactsPages(ConsoleSection):
             raise Invalid.field("segment_id", "choose a segment from the list")  # never "everyone" by mistake
         chosen = int(segment_id) if segment_id else None
         with session_scope(settings_of(request)) as session:
-            audit_id = export.start(session, chosen, _me(request))
+            audit_id = export.start(session, chosen, staff_email(request))
         name = f"segment-{chosen}" if chosen is not None else "contacts"
         return Stream(export.stream(settings_of(request), chosen, audit_id), media_type="text/csv; charset=utf-8",
                       headers={"Content-Disposition": f'attachment; filename="{name}.csv"',

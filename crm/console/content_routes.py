@@ -15,7 +15,6 @@ from litestar.response import Redirect
 from sqlmodel import Session
 
 from crm.console import content_view as view
-from crm.console.segments_routes import staff_email
 from crm.console.web import (
     PAGE_SIZE,
     ConsoleSection,
@@ -25,6 +24,7 @@ from crm.console.web import (
     console_editor,
     console_viewer,
     page,
+    staff_email,
 )
 from crm.content import service as content
 from crm.content.schemas import item_public

@@ -8,7 +8,15 @@ from litestar import Request, Response, get, post
 from litestar.response import Redirect
 
 from crm.console import donor_queue, ops_format
-from crm.console.web import ConsoleSection, Form, check_csrf, console_editor, console_viewer, page, signed_in
+from crm.console.web import (
+    ConsoleSection,
+    Form,
+    check_csrf,
+    console_editor,
+    console_viewer,
+    page,
+    staff_email,
+)
 from crm.db import session_scope
 from crm.donations import service as donations
 from crm.errors import Conflict, Invalid
@@ -43,11 +51,9 @@ def _preview(request: Request[Any, Any, Any], inquiry_id: int, answer: str) -> A
 
 def _change(request: Request[Any, Any, Any], inquiry_id: int, patch: donations.InquiryPatch, done: str) -> Response[Any]:
     settings = settings_of(request)
-    who = signed_in(request)
-    assert who is not None  # the route's guard signed them in
     try:
         with session_scope(settings) as session:
-            donations.apply_patch(session, settings, inquiry_id, patch, who.staff.email)
+            donations.apply_patch(session, settings, inquiry_id, patch, staff_email(request))
     except (Invalid, Conflict) as exc:
         return _detail(request, inquiry_id, status_code=409 if isinstance(exc, Conflict) else 400,
                        error=exc.message, draft=patch.answer or "")

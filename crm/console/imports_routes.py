@@ -14,7 +14,15 @@ from sqlalchemy import select
 
 from crm import queue
 from crm.console import ops_format
-from crm.console.web import ConsoleSection, Form, check_csrf, console_editor, console_viewer, page, signed_in
+from crm.console.web import (
+    ConsoleSection,
+    Form,
+    check_csrf,
+    console_editor,
+    console_viewer,
+    page,
+    staff_email,
+)
 from crm.contacts import import_columns, importer
 from crm.contacts.routes import MAX_IMPORT_BYTES
 from crm.db import session_scope
@@ -51,10 +59,8 @@ def _job_context(request: Request[Any, Any, Any], job_id: int) -> dict[str, Any]
 
 
 def _store(request: Request[Any, Any, Any], upload: UploadFile) -> int:
-    who = signed_in(request)
-    assert who is not None
     with session_scope(settings_of(request)) as session:
-        job = jobs.create_job(session, importer.KIND, upload.file, upload.filename or "upload.csv", who.staff.email)
+        job = jobs.create_job(session, importer.KIND, upload.file, upload.filename or "upload.csv", staff_email(request))
         assert job.id is not None
         if import_columns.unknown(import_columns.header(session, job.id)):
             import_columns.hold(session, job)

@@ -33,7 +33,7 @@ from crm.console.web import (
     console_editor,
     console_viewer,
     page,
-    signed_in,
+    staff_email,
 )
 from crm.db import session_scope
 from crm.errors import Conflict, Invalid
@@ -42,12 +42,6 @@ from crm.segments import service as segments
 from crm.staff.models import StaffRole
 
 BASE = "/staff/segments"
-
-
-def staff_email(request: Request[Any, Any, Any]) -> str:
-    who = signed_in(request)
-    assert who is not None  # the guards ran
-    return who.staff.email
 
 
 def _target(data: dict[str, str]) -> str:

@@ -14,7 +14,15 @@ from litestar import get as get_route
 
 from crm.console.invites import send_invitation
 from crm.console.labels import ROLE_LABELS
-from crm.console.web import ConsoleSection, Form, check_csrf, console_admin, page, session_store, signed_in
+from crm.console.web import (
+    ConsoleSection,
+    Form,
+    check_csrf,
+    console_admin,
+    page,
+    session_store,
+    staff_email,
+)
 from crm.db import session_scope
 from crm.errors import DomainError
 from crm.http import settings_of
@@ -23,12 +31,6 @@ from crm.staff.models import ROLE_RANK, Staff
 from crm.staff.service import audit, create_staff
 
 BASE = "/staff/staff"
-
-
-def _me(request: Request[Any, Any, Any]) -> str:
-    who = signed_in(request)
-    assert who is not None
-    return who.staff.email
 
 
 def _page(request: Request[Any, Any, Any], session: Any, status_code: int = 200, *, notice: str | None = None,
@@ -58,8 +60,8 @@ class StaffPages(ConsoleSection):
                 session.rollback()
                 return _page(request, session, 400 if exc.fields.get("email") != "already exists" else 409,
                              error=f"Nobody was invited: {exc.message}.", invite_email=data.get("email", "")[:320])
-            send_invitation(session, settings, staff, invited_by=_me(request))
-            audit(session, _me(request), "staff.invite", target=staff.email, detail={"role": staff.role})
+            send_invitation(session, settings, staff, invited_by=staff_email(request))
+            audit(session, staff_email(request), "staff.invite", target=staff.email, detail={"role": staff.role})
             return _page(request, session, notice=f"{staff.email} was invited as {ROLE_LABELS[staff.role].lower()}: "
                                                   "the email with their set-password link is on its way.")
 
@@ -68,7 +70,7 @@ class StaffPages(ConsoleSection):
         check_csrf(request, data)
         with session_scope(settings_of(request)) as session:
             rule = totp.set_requirement(session, data.get("required", ""))
-            audit(session, _me(request), "console.two_step_required", detail={"required": rule.value})
+            audit(session, staff_email(request), "console.two_step_required", detail={"required": rule.value})
             return _page(request, session, notice=f"Two-step sign-in: {totp.REQUIREMENT_LABELS[rule].lower()}.")
 
     @post("/staff/{staff_id:int}/{action:str}", sync_to_thread=True)
@@ -94,7 +96,7 @@ Outcome = tuple[str, tuple[str, str] | None]
 def _role(request: Request[Any, Any, Any], session: Any, staff: Staff, data: dict[str, str]) -> Outcome:
     role = data.get("role", "")
     management.change_role(session, staff, role)
-    audit(session, _me(request), "staff.change", target=staff.email, detail={"role": role, "active": None})
+    audit(session, staff_email(request), "staff.change", target=staff.email, detail={"role": role, "active": None})
     return f"{staff.email} is now {ROLE_LABELS.get(role, role).lower()}.", None
 
 
@@ -102,31 +104,31 @@ def _deactivate(request: Request[Any, Any, Any], session: Any, staff: Staff, dat
     management.deactivate(session, staff)
     assert staff.id is not None
     session_store(request).end_all(session, staff.id)  # Redis-held sessions too, not only the table's
-    audit(session, _me(request), "staff.change", target=staff.email, detail={"role": None, "active": False})
+    audit(session, staff_email(request), "staff.change", target=staff.email, detail={"role": None, "active": False})
     return f"{staff.email} is deactivated: their sessions and API token stopped working.", None
 
 
 def _reactivate(request: Request[Any, Any, Any], session: Any, staff: Staff, data: dict[str, str]) -> Outcome:
     management.reactivate(session, staff)
-    audit(session, _me(request), "staff.change", target=staff.email, detail={"role": None, "active": True})
+    audit(session, staff_email(request), "staff.change", target=staff.email, detail={"role": None, "active": True})
     return f"{staff.email} is active again (with no API token until you create one).", None
 
 
 def _issue(request: Request[Any, Any, Any], session: Any, staff: Staff, data: dict[str, str]) -> Outcome:
     token = management.issue_token(session, staff)
-    audit(session, _me(request), "staff.token_issue", target=staff.email)
+    audit(session, staff_email(request), "staff.token_issue", target=staff.email)
     return f"A new API token for {staff.email}; their previous one stopped working.", (staff.email, token)
 
 
 def _revoke(request: Request[Any, Any, Any], session: Any, staff: Staff, data: dict[str, str]) -> Outcome:
     management.revoke_token(session, staff)
-    audit(session, _me(request), "staff.token_revoke", target=staff.email)
+    audit(session, staff_email(request), "staff.token_revoke", target=staff.email)
     return f"{staff.email}'s API token was revoked.", None
 
 
 def _reinvite(request: Request[Any, Any, Any], session: Any, staff: Staff, data: dict[str, str]) -> Outcome:
-    send_invitation(session, settings_of(request), staff, invited_by=_me(request))
-    audit(session, _me(request), "staff.invite", target=staff.email, detail={"role": staff.role})
+    send_invitation(session, settings_of(request), staff, invited_by=staff_email(request))
+    audit(session, staff_email(request), "staff.invite", target=staff.email, detail={"role": staff.role})
     return f"A new invitation is on its way to {staff.email}; earlier links stopped working.", None
 
 

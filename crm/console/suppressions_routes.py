@@ -9,7 +9,15 @@ from litestar import Request, Response, get, post
 from litestar.response import Redirect
 
 from crm.console import ops_format
-from crm.console.web import PAGE_SIZE, ConsoleSection, Form, check_csrf, console_admin, page, signed_in
+from crm.console.web import (
+    PAGE_SIZE,
+    ConsoleSection,
+    Form,
+    check_csrf,
+    console_admin,
+    page,
+    staff_email,
+)
 from crm.contacts import suppressions
 from crm.contacts.suppression_schemas import decode_suppression_cursor, encode_suppression_cursor
 from crm.db import session_scope
@@ -35,12 +43,6 @@ def _list(request: Request[Any, Any, Any], q: str = "", reason: str = "", after:
                 next_cursor=encode_suppression_cursor(rows, more), **extra)
 
 
-def _actor(request: Request[Any, Any, Any]) -> str:
-    who = signed_in(request)
-    assert who is not None
-    return who.staff.email
-
-
 class SuppressionsPages(ConsoleSection):
     @get("/suppressions", guards=[console_admin], sync_to_thread=True)
     def suppression_list(self, request: Request[Any, Any, Any], q: str = "", reason: str = "",
@@ -55,7 +57,7 @@ class SuppressionsPages(ConsoleSection):
         try:
             with session_scope(settings_of(request)) as session:
                 entry, _ = suppressions.add(session, data.get("email", ""), note if code == "manual" and note else code,
-                                            _actor(request))
+                                            staff_email(request))
         except (Invalid, Conflict) as exc:
             return _list(request, status_code=400 if isinstance(exc, Invalid) else 409, error=exc.message,
                          form=data)
@@ -79,7 +81,7 @@ class SuppressionsPages(ConsoleSection):
             if not why:
                 raise Invalid.field("reason", "say why the address may be mailed again")
             with session_scope(settings_of(request)) as session:
-                suppressions.remove(session, email, why, _actor(request))
+                suppressions.remove(session, email, why, staff_email(request))
         except (Invalid, Conflict) as exc:
             with session_scope(settings_of(request)) as session:
                 entry = suppressions.get(session, email)

@@ -26,7 +26,7 @@ from crm.console.web import (
     console_editor,
     console_viewer,
     page,
-    signed_in,
+    staff_email,
 )
 from crm.db import session_scope, today, utcnow
 from crm.errors import Conflict, DomainError, Invalid
@@ -58,12 +58,6 @@ def words(exc: DomainError) -> str:
 
 def code(exc: DomainError) -> int:
     return 409 if isinstance(exc, Conflict) else 400
-
-
-def actor(request: Req) -> str:
-    who = signed_in(request)
-    assert who is not None  # the guards let nobody else in
-    return who.staff.email
 
 
 def attempt(request: Req, work: Callable[[Session], str]) -> str | DomainError:
@@ -143,14 +137,14 @@ class VolunteerPages(ConsoleSection):
 
     @staticmethod
     def _patch(request: Req, session: Session, volunteer_id: int, patch: service.VolunteerPatch, done: str) -> str:
-        service.apply_patch(session, settings_of(request), volunteer_id, patch, actor(request))
+        service.apply_patch(session, settings_of(request), volunteer_id, patch, staff_email(request))
         return done
 
     @post("/volunteers/{volunteer_id:int}/qualifications", guards=[console_editor], sync_to_thread=True)
     def add_qualification(self, request: Req, volunteer_id: int, data: Form) -> Response[Any]:
         check_csrf(request, data)
         def work(session: Session) -> str:
-            quals.record(session, volunteer_id, volunteer_views.qualification_body(data), actor(request))
+            quals.record(session, volunteer_id, volunteer_views.qualification_body(data), staff_email(request))
             return "qualification"
         return self._change(request, volunteer_id, work)
 
@@ -168,7 +162,7 @@ class VolunteerPages(ConsoleSection):
     def log_hours(self, request: Req, volunteer_id: int, data: Form) -> Response[Any]:
         check_csrf(request, data)
         def work(session: Session) -> str:
-            hours_service.log(session, volunteer_id, volunteer_views.hours_body(data), actor(request), by_staff=True)
+            hours_service.log(session, volunteer_id, volunteer_views.hours_body(data), staff_email(request), by_staff=True)
             return "hours"
         return self._change(request, volunteer_id, work)
 
@@ -220,7 +214,7 @@ class OpportunityPages(ConsoleSection):
     def _save(self, request: Req, opportunity_id: int | None, data: dict[str, str]) -> Response[Any]:
         check_csrf(request, data)
         def work(session: Session) -> str:
-            opp = shift_views.save_opportunity(session, data, actor(request), opportunity_id)
+            opp = shift_views.save_opportunity(session, data, staff_email(request), opportunity_id)
             return f"{opp.id}?done={'created' if opportunity_id is None else 'saved'}"
         outcome = attempt(request, work)
         if isinstance(outcome, DomainError):
@@ -258,7 +252,7 @@ class OpportunityPages(ConsoleSection):
     def notify(self, request: Req, opportunity_id: int, data: Form) -> Response[Any]:
         check_csrf(request, data)
         outcome = attempt(request, lambda s: str(invitations.notify(
-            s, settings_of(request), opportunity_id, actor(request)).queued))
+            s, settings_of(request), opportunity_id, staff_email(request)).queued))
         if isinstance(outcome, DomainError):
             return self._page(request, opportunity_id, outcome)
         return Redirect(f"{BASE}/opportunities/{opportunity_id}?invited={outcome}", status_code=303)
@@ -268,7 +262,7 @@ class OpportunityPages(ConsoleSection):
         check_csrf(request, data)
         def work(session: Session) -> str:
             shift_service.create(session, settings_of(request), opportunity_id, shift_views.shift_body(data),
-                                 actor(request))
+                                 staff_email(request))
             return "shift"
         outcome = attempt(request, work)
         if isinstance(outcome, DomainError):
@@ -318,7 +312,7 @@ class ShiftPages(ConsoleSection):
         try:
             volunteer_id = shift_views.volunteer_for_signup(session, data)
             with session.begin_nested():
-                signup, _ = signups.sign_up(session, settings_of(request), shift_id, volunteer_id, actor(request))
+                signup, _ = signups.sign_up(session, settings_of(request), shift_id, volunteer_id, staff_email(request))
         except Invalid as exc:
             return words(exc), 400
         except Conflict as exc:
@@ -335,7 +329,7 @@ class ShiftPages(ConsoleSection):
         def work(session: Session) -> str:
             cancel = data.get("outcome") == "cancelled"
             body = {"status": "cancelled"} if cancel else shift_views.attendance_body(data)
-            signups.change(session, settings_of(request), signup_id, body, actor(request))
+            signups.change(session, settings_of(request), signup_id, body, staff_email(request))
             return "cancelled" if cancel else "attendance"
         outcome = attempt(request, work)
         if isinstance(outcome, DomainError):
@@ -362,7 +356,7 @@ class HoursPages(ConsoleSection):
         check_csrf(request, data)
         verdict = "rejected" if data.get("verdict") == "rejected" else "approved"
         outcome = attempt(request, lambda s: str(hours_service.review_many(
-            s, shift_views.chosen_hours(data), verdict, actor(request))))
+            s, shift_views.chosen_hours(data), verdict, staff_email(request))))
         if isinstance(outcome, DomainError):
             return self._page(request, outcome)
         return Redirect(f"{BASE}/hours?reviewed={outcome}&verdict={verdict}", status_code=303)

@@ -118,6 +118,13 @@ console_editor = _needs(StaffRole.editor)
 console_admin = _needs(StaffRole.admin)
 
 
+def staff_email(request: Request[Any, Any, Any]) -> str:
+    """The signed-in member's address, for audit rows and `actor` fields (the route's guard signed them in)."""
+    who = signed_in(request)
+    assert who is not None
+    return who.staff.email
+
+
 def can(request: Request[Any, Any, Any], role: StaffRole) -> bool:
     """For templates: offer a control only to a role that may use it."""
     who = signed_in(request)
