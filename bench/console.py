@@ -60,13 +60,17 @@ PAGE = 50
 GOAL_MS, GOAL_RATIO = 300.0, 1.5
 
 
-def _seed_statements() -> list[str]:
-    """bench/segments.py's generator, reused as it is (one population for both benches)."""
+def _segments_bench() -> Any:
+    """bench/segments.py as a module: one population and one kept-database rule for both benches."""
     spec = importlib.util.spec_from_file_location("bench_segments", ROOT / "bench" / "segments.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return list(module.GENERATE)
+    return module
+
+
+def _seed_statements() -> list[str]:
+    return list(_segments_bench().GENERATE)
 
 
 # (name, query string of /staff/contacts, the ContactFilters the page builds from it)
@@ -98,23 +102,6 @@ def best_of(fn: Callable[[], Any], repeat: int) -> float:
     return min(times)
 
 
-def _revision(engine: Any) -> str | None:
-    with engine.connect() as conn:
-        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-
-
-def _migrate_kept(url: str, engine: Any) -> None:
-    """A kept database keeps its rows but follows the code's schema: the real migrations up to head
-    (a no-op when current; later migrations add columns, tables and indexes, never reseed)."""
-    before = _revision(engine)
-    with tempfile.TemporaryDirectory() as tmp:
-        upgrade(load_settings(database_url=url, var_dir=Path(tmp), secret_key="bench", webhook_secret="bench"))
-    after = _revision(engine)
-    engine.dispose()
-    if after != before:
-        print(f"kept database migrated {before} -> {after} (the real migrations; no rows regenerated)")
-
-
 def _prepare(url: str, server: Any, n: int, keep: bool) -> None:
     admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
     engine = engine_for(url)
@@ -125,7 +112,7 @@ def _prepare(url: str, server: Any, n: int, keep: bool) -> None:
             with engine.connect() as conn:
                 if conn.execute(text("SELECT count(*) FROM contact")).scalar() == n:
                     admin.dispose()
-                    _migrate_kept(url, engine)
+                    _segments_bench().migrate_kept(url, engine)
                     return
     engine.dispose()
     with admin.connect() as conn:

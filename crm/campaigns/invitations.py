@@ -80,7 +80,7 @@ def _uninvited(settings: Settings, opp: Opportunity) -> Any:
                .where(Campaign.kind == CampaignKind.opportunity, Campaign.opportunity_id == opp.id,
                       Delivery.contact_id == Contact.id))
     return (opportunities.matches_query(settings, opp)
-            .where(contacts.mailable(ListKey.volunteer_updates), ~earlier.exists()))
+            .where(contacts.mailable_audience(ListKey.volunteer_updates), ~earlier.exists()))
 
 
 def would_invite(session: Session, settings: Settings, opportunity_id: int) -> int:

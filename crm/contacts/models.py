@@ -138,6 +138,20 @@ class Subscription(SQLModel, table=True):
     last_digest_at: dt.datetime | None = _ts_opt()
 
 
+class MailableSubscription(SQLModel, table=True):
+    """(list, contact) pairs that pass the mailing gate: active, confirmed on the list, not suppressed.
+
+    Written only by database triggers (migration 0015) in the transaction that changes a
+    subscription, a contact's status or address, or the suppression list; read by audience
+    counts and plans, which then touch one narrow index instead of every contact row.
+    """
+
+    __tablename__ = "mailable_subscription"
+    __table_args__ = (Index("ix_mailable_subscription_contact", "contact_id"),)
+    list: str = Field(primary_key=True, max_length=32)
+    contact_id: int = Field(primary_key=True)
+
+
 class ConsentEvent(SQLModel, table=True):
     """Append-only proof of every signup, confirmation, preference change and unsubscribe."""
 

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, bindparam, case, delete, exists, insert, or_, select, update
+from sqlalchemy import Row, and_, bindparam, case, delete, exists, insert, or_, select, update
 from sqlmodel import Session
 
 from crm.addresses import NormalizedEmail, normalize_email  # noqa: F401 - re-exported for the domains
+from crm.contacts.gate import is_mailable, mailable, mailable_audience  # noqa: F401 - re-exported
 from crm.contacts.models import (
     AppSecret,
     ConsentEvent,
@@ -380,30 +381,6 @@ def _consent_row(contact_id: int | None, action: str, origin: ConsentSource, lis
 @lru_cache(maxsize=64)
 def _text_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-# --- the one mailing gate ---------------------------------------------------------------------
-
-
-def mailable(list_key: str) -> ColumnElement[bool]:
-    """The condition every campaign, digest and export audience passes through.
-
-    Active contact, confirmed on the list, address not suppressed. Written as
-    correlated EXISTS clauses on Contact so any query over Contact can AND it in.
-    """
-    return and_(
-        Contact.status == ContactStatus.active,
-        exists().where(
-            Subscription.contact_id == Contact.id,
-            Subscription.list == list_key,
-            Subscription.state == SubscriptionState.confirmed,
-        ),
-        ~exists().where(Suppression.email_hash == Contact.email_hash),
-    )
-
-
-def is_mailable(session: Session, contact_id: int, list_key: str) -> bool:
-    return session.scalar(select(Contact.id).where(Contact.id == contact_id, mailable(list_key))) is not None
 
 
 def contact_dict(session: Session, contact: Contact) -> dict[str, Any]:

@@ -30,8 +30,8 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from crm.campaigns.models import Delivery, DeliveryStatus
+from crm.contacts.gate import mailable, mailable_audience
 from crm.contacts.models import Contact
-from crm.contacts.service import mailable
 from crm.db import UTCDateTime, dialect_insert
 from crm.events.models import Event
 from crm.journeys.models import EnrolmentState, Journey, JourneyEnrolment, Reentry
@@ -150,7 +150,7 @@ def enrol_inactive(session: Session, journey: Journey, now: dt.datetime) -> None
     else:  # again only after a whole new silence since the last run
         blocked = exists().where(same, or_(other.state == ACTIVE, other.enrolled_at >= cutoff,
                                            other.finished_at >= cutoff))
-    cond = and_(func.coalesce(Contact.last_engaged_at, Contact.created_at) < cutoff, mailable(journey.list),
+    cond = and_(func.coalesce(Contact.last_engaged_at, Contact.created_at) < cutoff, mailable_audience(journey.list),
                 not_(blocked), true() if journey.include_imported else not_(_contact_imported()))
     src = select(literal(journey.id), Contact.id, _round(journey.id or 0, Contact.id), literal(ACTIVE.value),
                  literal(0), literal(now, UTCDateTime), literal(None), literal(now, UTCDateTime),

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select, true
 
+from crm.contacts.gate import mailable_audience
 from crm.contacts.models import (
     Contact,
     ContactInterest,
@@ -24,11 +25,11 @@ from crm.contacts.models import (
     ContactTag,
     Language,
     ListKey,
+    MailableSubscription,
     Role,
     Subscription,
     SubscriptionState,
 )
-from crm.contacts.service import mailable
 from crm.db import utcnow
 from crm.errors import Invalid
 from crm.volunteers import segment_conditions as volunteer_work
@@ -266,13 +267,13 @@ def validate_rules(rules: dict[str, Any] | None, known_interests: Collection[str
 
 
 def audience(rules: dict[str, Any] | None, list_key: str) -> Select[tuple[int]]:
-    return select(Contact.id).where(compile_rules(rules), mailable(list_key))
+    return select(Contact.id).where(compile_rules(rules), mailable_audience(list_key))
 
 
 def matching(rules: dict[str, Any] | None, list_key: str | None = None,
              known_interests: Collection[str] | None = None) -> ColumnElement[bool]:
     """Who a count or preview shows: the rules over every contact not erased, or through the gate of a list."""
-    gate = mailable(list_key) if list_key else Contact.status != ContactStatus.erased
+    gate = mailable_audience(list_key) if list_key else Contact.status != ContactStatus.erased
     return and_(compile_rules(rules, known_interests), gate)
 
 
@@ -302,27 +303,39 @@ def _driver(rule: Any) -> tuple[Any, list[ColumnElement[bool]], Any, Any] | None
     return None
 
 
-def driven_count(rules: Any) -> Select[tuple[int]] | None:
-    """The count of a tree made only of link-table conditions, read from one link table's index.
+def driven_count(rules: Any, list_key: str | None = None) -> Select[tuple[int]] | None:
+    """The count of a tree made only of link-table conditions, read from link tables' indexes.
 
-    The first positive single-key interest/tag/list conjunct picks the rows to count straight from its
-    (key, contact_id) index; other conjuncts correlate with that row's contact_id, and the
-    erased are removed by an anti-join on their (small) set. This never touches the wide
-    contact table, which a million-contact scan otherwise must.
+    Through a list's gate the rows to count come straight from `mailable_subscription` (the
+    erased are never in it); otherwise the first positive single-key interest/tag/list conjunct
+    picks them from its (key, contact_id) index and the erased are removed by an anti-join on
+    their (small) set. Other conjuncts correlate with that row's contact_id. This never touches
+    the wide contact table, which a million-contact scan otherwise must.
     """
     conjuncts = rules["all"] if isinstance(rules, dict) and list(rules) == ["all"] else [rules]
+    if rules is None or rules == {}:
+        conjuncts = []
+    if list_key is not None:
+        gate = MailableSubscription.__table__.alias("driver")  # type: ignore[attr-defined]
+        return _link_count(gate, [gate.c.list == list_key], gate.c.contact_id, conjuncts, erased_possible=False)
     for i, rule in enumerate(conjuncts):
         found = _driver(rule)
         if found is None:
             continue
         link, where, subject, remaining = found
         rest = [r for j, r in enumerate(conjuncts) if j != i] + ([remaining] if remaining else [])
-        compiler = _Compiler(None, subject=subject)
-        try:
-            parts = [compiler.node(r, "rules") for r in rest]
-        except _NeedsContactRow:
-            return None
-        erased = Contact.__table__.alias("erased")  # type: ignore[attr-defined]
-        return select(func.count()).select_from(link).where(
-            *where, *parts, ~exists().where(erased.c.id == subject, erased.c.status == ContactStatus.erased))
+        return _link_count(link, where, subject, rest, erased_possible=True)
     return None
+
+
+def _link_count(link: Any, where: list[ColumnElement[bool]], subject: Any, rest: list[Any], *,
+                erased_possible: bool) -> Select[tuple[int]] | None:
+    compiler = _Compiler(None, subject=subject)
+    try:
+        parts = [compiler.node(r, "rules") for r in rest]
+    except _NeedsContactRow:
+        return None
+    if erased_possible:
+        erased = Contact.__table__.alias("erased")  # type: ignore[attr-defined]
+        parts.append(~exists().where(erased.c.id == subject, erased.c.status == ContactStatus.erased))
+    return select(func.count()).select_from(link).where(*where, *parts)

@@ -50,7 +50,7 @@ def check_list(list_key: str | None) -> str | None:
 def count(session: Session, rules: dict[str, Any] | None, list_key: str | None = None) -> int:
     """How many contacts match; the tree's shape is checked, interest keys only when saved or previewed."""
     where = matching(rules, check_list(list_key))  # validates, and is the general form
-    stmt = None if list_key else driven_count(rules)
+    stmt = driven_count(rules, list_key)
     if stmt is None:
         stmt = select(func.count()).select_from(Contact).where(where)
     return int(session.scalar(stmt) or 0)
