@@ -38,10 +38,9 @@ def mailable(list_key: str) -> ColumnElement[bool]:
     )
 
 
-def mailable_audience(list_key: str, subject: ColumnElement[int] | None = None) -> ColumnElement[bool]:
-    """The same answer as mailable(), from the maintained set; `subject` is the contact id to test."""
-    return exists().where(MailableSubscription.contact_id == (Contact.id if subject is None else subject),
-                          MailableSubscription.list == list_key)
+def mailable_audience(list_key: str) -> ColumnElement[bool]:
+    """The same answer as mailable(), from the maintained set: one correlated EXISTS on Contact."""
+    return exists().where(MailableSubscription.contact_id == Contact.id, MailableSubscription.list == list_key)
 
 
 def is_mailable(session: Session, contact_id: int, list_key: str) -> bool:

@@ -312,9 +312,10 @@ def driven_count(rules: Any, list_key: str | None = None) -> Select[tuple[int]] 
     their (small) set. Other conjuncts correlate with that row's contact_id. This never touches
     the wide contact table, which a million-contact scan otherwise must.
     """
-    conjuncts = rules["all"] if isinstance(rules, dict) and list(rules) == ["all"] else [rules]
     if rules is None or rules == {}:
         conjuncts = []
+    else:
+        conjuncts = rules["all"] if isinstance(rules, dict) and list(rules) == ["all"] else [rules]
     if list_key is not None:
         gate = MailableSubscription.__table__.alias("driver")  # type: ignore[attr-defined]
         return _link_count(gate, [gate.c.list == list_key], gate.c.contact_id, conjuncts, erased_possible=False)
