@@ -100,13 +100,25 @@ def migrated(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> str
 def _clean(url: str) -> None:
     engine = engine_for(url)
     tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables) if t.name not in KEEP_TABLES]
+    # DELETE, not TRUNCATE: a test leaves a few rows, and TRUNCATE's new files for every table cost
+    # PostgreSQL about 100 ms a test where DELETE takes 20.
     with engine.begin() as conn:
+        for t in tables:
+            conn.execute(text(f'DELETE FROM "{t}"'))
         if engine.dialect.name == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-        else:
-            for t in tables:
-                conn.execute(text(f'DELETE FROM "{t}"'))
-            conn.execute(text("DELETE FROM sqlite_sequence")) if _has_sqlite_sequence(conn) else None
+            conn.execute(text(_RESTART_OWNED_SEQUENCES), {"tables": tables})
+        elif _has_sqlite_sequence(conn):
+            conn.execute(text("DELETE FROM sqlite_sequence"))
+
+
+# Ids start at 1 again in every table that was emptied (the kept tables' sequences are left alone).
+_RESTART_OWNED_SEQUENCES = """
+SELECT setval(s.oid::regclass, 1, false)
+FROM pg_class s
+JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid AND d.deptype IN ('a', 'i')
+JOIN pg_class t ON t.oid = d.refobjid
+WHERE s.relkind = 'S' AND t.relname = ANY(:tables)
+"""
 
 
 def _has_sqlite_sequence(conn: Any) -> bool:
