@@ -13,7 +13,7 @@ ifeq ($(strip $(PYTHON)),)
 PYTHON := python3
 endif
 
-.PHONY: install lock run test test-sqlite test-postgres lint bench clean
+.PHONY: install lock run test test-sqlite test-postgres sqlite-spread sqlite-timing postgres-spread postgres-timing lint bench clean
 
 # The exact versions CI tested (requirements.lock), then this package itself without re-resolving.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -36,15 +36,35 @@ run: install
 
 # Everything, twice: SQLite (the embedded default) and PostgreSQL + Redis + a real worker
 # + headless Chromium (the production shape). The two suites run side by side (each in its own
-# databases), each one's output printed whole when it ends.
+# databases; each suite spread over XDIST test processes, each with its own database and Redis
+# database), each one's output printed whole when it ends. Then the tests marked `timing` (rates
+# and waits, measured) run, each suite in one process, with nothing but the other suite's beside them.
+XDIST ?= 2
+SQLITE_MARKS := not integration and not browser and not postgres
+PG_ENV := CRM_TEST_DATABASE_URL=$(PG_TEST_URL) CRM_TEST_REDIS_URL=$(REDIS_TEST_URL)
+PYTEST := $(PY) -m pytest -q
+
 test: install lint
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
+	$(MAKE) --no-print-directory -j2 --output-sync=target sqlite-spread postgres-spread
+	$(MAKE) --no-print-directory -j2 --output-sync=target sqlite-timing postgres-timing
 
 test-sqlite: install
-	$(PY) -m pytest -q -m "not integration and not browser and not postgres" $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory sqlite-spread sqlite-timing
 
 test-postgres: install
-	CRM_TEST_DATABASE_URL=$(PG_TEST_URL) CRM_TEST_REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest -q $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory postgres-spread postgres-timing
+
+sqlite-spread:
+	$(PYTEST) -n $(XDIST) --dist loadfile -m "$(SQLITE_MARKS) and not timing" $(PYTEST_ARGS)
+
+sqlite-timing:
+	$(PYTEST) -m "$(SQLITE_MARKS) and timing" $(PYTEST_ARGS)
+
+postgres-spread:
+	$(PG_ENV) $(PYTEST) -n $(XDIST) --dist loadfile -m "not timing" $(PYTEST_ARGS)
+
+postgres-timing:
+	$(PG_ENV) $(PYTEST) -m timing $(PYTEST_ARGS)
 
 # Style, complexity and banned imports (ruff), then the floors of docs/architecture.md (import-linter).
 lint: install

@@ -200,7 +200,20 @@ def redis_url() -> str:
         redis.Redis.from_url(REDIS_URL).ping()  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001
         pytest.fail(f"CRM_TEST_REDIS_URL is set but Redis is not reachable: {exc}")
-    return REDIS_URL  # type: ignore[return-value]
+    return _own_redis_database(REDIS_URL)  # type: ignore[arg-type]
+
+
+def _own_redis_database(url: str) -> str:
+    """Under pytest-xdist, each worker gets its own Redis database (1, 2, ...) and flushes it first:
+    its Celery workers then never take another test process's tasks, nor its keys."""
+    import redis
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    own = make_url(url).set(database=str(1 + int(worker.removeprefix("gw")))).render_as_string(hide_password=False)
+    redis.Redis.from_url(own).flushdb()
+    return own
 
 
 @pytest.fixture(scope="session")

@@ -273,6 +273,7 @@ def test_pause_at_half_restart_everything_resume_everybody_once(live_settings, s
     assert counts == {"sent": n}
 
 
+@pytest.mark.timing
 def test_send_rate_holds_across_two_workers(live_settings, smtp, tmp_path):
     rate = 25
     settings = chaos_settings(live_settings, tmp_path, send_rate=float(rate), send_batch_size=10)

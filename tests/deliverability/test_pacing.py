@@ -86,6 +86,7 @@ def _live(settings: Any, smtp: Any, tmp_path: Any, redis: str | None, **extra: A
                          domain_rates=",".join(f"{d}={r:g}" for d, r in RATES.items()), **extra)
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("shared", ["in-process", pytest.param("redis", marks=pytest.mark.integration)])
 def test_each_domain_keeps_its_rate_across_two_workers_and_others_fill_the_rest(
         settings, smtp, tmp_path, request, shared):
@@ -111,6 +112,7 @@ def test_each_domain_keeps_its_rate_across_two_workers_and_others_fill_the_rest(
     assert set(rcpts.values()) == {1}
 
 
+@pytest.mark.timing
 def test_a_deferring_domain_is_halved_and_nothing_else_slows_down(settings, smtp, tmp_path):
     live = _live(settings, smtp, tmp_path, None)
     deferrals = {"n": 0}
@@ -197,6 +199,7 @@ def test_slots_are_spaced_by_the_rate_in_force():
     assert limiter.try_reserve("b.test", 10, horizon=0) == (False, pytest.approx(interval))
 
 
+@pytest.mark.timing
 @pytest.mark.integration
 def test_redis_shares_the_slow_down_between_workers_and_recovers(redis_url, monkeypatch):
     import uuid

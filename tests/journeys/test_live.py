@@ -142,6 +142,7 @@ def test_kill_9_during_a_step_run_sends_no_step_twice_and_skips_none(live_settin
                         .where(JourneyEnrolment.state == "completed")) == n
 
 
+@pytest.mark.timing
 def test_burst_through_a_paused_then_resumed_journey_keeps_the_send_rate(live_settings, smtp, tmp_path):
     rate = 400
     n = 10_000

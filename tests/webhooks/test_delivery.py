@@ -6,6 +6,7 @@ import datetime as dt
 import time
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
 from crm.db import session_scope, utcnow
@@ -179,6 +180,7 @@ def test_a_later_event_of_a_contact_waits_while_an_earlier_one_retries(client, s
     assert r.types() == ["contact.created", "form.submitted"]
 
 
+@pytest.mark.timing
 def test_a_slow_endpoint_does_not_delay_another(client, settings, receivers, subscribe):
     slow = receivers(delay=3)
     fast = receivers()
