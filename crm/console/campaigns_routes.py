@@ -32,9 +32,9 @@ from crm.console.web import (
     signed_in,
     staff_email,
 )
-from crm.contacts import service as contacts
 from crm.contacts.models import Contact
 from crm.contacts.schemas import contacts_public
+from crm.contacts.search import ContactFilters, search
 from crm.db import session_scope
 from crm.errors import Conflict, Invalid, NotFound
 from crm.http import decode_id_cursor, encode_cursor, settings_of
@@ -272,8 +272,8 @@ def _preview_page(request: Req, campaign_id: int, contact_id: int | None, q: str
         campaign = _campaign(session, campaign_id)
         versions = overview.preview(session, settings, campaign_id, contact_id, staff_email(request))
         chosen = contacts_public(session, [session.get_one(Contact, contact_id)])[0] if contact_id else None
-        found = contacts_public(session, contacts.search(session, contacts.ContactFilters(q=q), None,
-                                                         SEARCH_LIMIT)[0]) if q else []
+        found = contacts_public(session, search(session, ContactFilters(q=q), None,
+                                                SEARCH_LIMIT)[0]) if q else []
     return page(request, "campaigns/preview.html", status_code=status_code, title=f"Preview {campaign.name}",
                 c=campaign, versions=versions, chosen=chosen, q=q or "", found=found, notice=notice,
                 emails=staff_email(request) if emails is None else emails, errors=errors or {})

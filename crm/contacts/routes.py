@@ -16,7 +16,7 @@ from litestar.params import Parameter
 
 from crm import queue
 from crm.bodies import present, shaped
-from crm.contacts import importer, service, staff_service
+from crm.contacts import importer, staff_service
 from crm.contacts.models import ContactStatus, Role
 from crm.contacts.schemas import (
     ContactCreate,
@@ -28,6 +28,7 @@ from crm.contacts.schemas import (
     contact_public,
     contacts_public,
 )
+from crm.contacts.search import ContactFilters, search
 from crm.errors import Invalid
 from crm.http import (
     check_choice,
@@ -72,7 +73,7 @@ class ContactController(Controller):
         check_choice("role", role, [r.value for r in Role])
         after = decode_id_cursor(cursor)
         with db(request) as session:
-            rows, more = service.search(session, service.ContactFilters(q, interest, status, role, tag), after, limit)
+            rows, more = search(session, ContactFilters(q, interest, status, role, tag), after, limit)
             items = contacts_public(session, rows)
         return ContactPage(items, encode_cursor(rows[-1].id) if more and rows else None)
 

@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from crm.config import Settings
 from crm.contacts import service as contacts
+from crm.contacts.consent import ConsentSource, insert_consent, record_consent
 from crm.contacts.models import (
     Contact,
     ContactStatus,
@@ -167,7 +168,7 @@ def start_newsletter_optin(
     session: Session,
     settings: Settings,
     contact: Contact,
-    origin: contacts.ConsentSource,
+    origin: ConsentSource,
     *,
     frequency: str | None,
     interests: list[str],
@@ -182,7 +183,7 @@ def start_newsletter_optin(
     if sub.state == SubscriptionState.unsubscribed:
         contacts.set_subscription_state(session, sub, SubscriptionState.pending)
     session.add(sub)
-    contacts.record_consent(
+    record_consent(
         session, contact.id, "signup", origin, list_key=ListKey.newsletter,
         detail={"interests": interests, "frequency": frequency or sub.frequency},
         consent_version=settings.consent_version, consent_text=CONSENT_TEXTS["newsletter"],
@@ -230,8 +231,8 @@ def submit_newsletter(
     if interests:
         contacts.add_interests(session, contact_id, interests)
     state, stored_frequency = _refresh_newsletter_subscription(session, contact_id, frequency)
-    origin = contacts.ConsentSource("newsletter-form", values["source_url"], meta.client_ip, meta.user_agent)
-    contacts.insert_consent(
+    origin = ConsentSource("newsletter-form", values["source_url"], meta.client_ip, meta.user_agent)
+    insert_consent(
         session, contact_id, "signup", origin, list_key=ListKey.newsletter,
         detail={"interests": interests, "frequency": frequency or stored_frequency},
         consent_version=settings.consent_version, consent_text=CONSENT_TEXTS["newsletter"],
@@ -312,7 +313,7 @@ def submit_volunteer(
         session, contact.id, postal_code=values["postal_code"], areas=areas, availability=availability,
         skills=skills or "", languages=languages, message=message or "")
     contacts.add_interests(session, contact.id, ["volunteering"])
-    origin = contacts.ConsentSource("volunteer-form", values["source_url"], meta.client_ip, meta.user_agent)
+    origin = ConsentSource("volunteer-form", values["source_url"], meta.client_ip, meta.user_agent)
 
     # They asked to hear about volunteering: the form itself is the consent for this one list, but
     # only for an address nobody has suppressed. Anyone can type anyone's address (SPEC 4): for a
@@ -322,7 +323,7 @@ def submit_volunteer(
     if not suppressed and contact.status == ContactStatus.active:
         sub = contacts.ensure_subscription(session, contact.id, ListKey.volunteer_updates)
         if contacts.set_subscription_state(session, sub, SubscriptionState.confirmed):
-            contacts.record_consent(session, contact.id, "signup", origin, list_key=ListKey.volunteer_updates,
+            record_consent(session, contact.id, "signup", origin, list_key=ListKey.volunteer_updates,
                                     detail={"areas": areas, "availability": availability},
                                     consent_version=settings.consent_version,
                                     consent_text=CONSENT_TEXTS["volunteer"])
@@ -393,7 +394,7 @@ def submit_donation(
               "console": donations.console_links(settings, inquiry.id)}
     ids.append(outbox.queue(session, "donation-notice", settings.notify_donations, notice))  # type: ignore[arg-type]
     if data.get("newsletter") is True:
-        origin = contacts.ConsentSource("donation-form", values["source_url"], meta.client_ip, meta.user_agent)
+        origin = ConsentSource("donation-form", values["source_url"], meta.client_ip, meta.user_agent)
         ids += start_newsletter_optin(session, settings, contact, origin, frequency=None, interests=[])
     return ids
 
