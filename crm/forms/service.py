@@ -7,7 +7,6 @@ Answers never depend on whether the address was known.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -23,7 +22,6 @@ from crm.contacts.models import (
     Contact,
     ContactStatus,
     Frequency,
-    Language,
     ListKey,
     Role,
     Subscription,
@@ -31,9 +29,9 @@ from crm.contacts.models import (
 )
 from crm.db import utcnow
 from crm.donations import service as donations
-from crm.errors import Invalid
 from crm.events import service as events
 from crm.forms.models import FormSubmission
+from crm.forms.validation import Errors, choice, choices, common_fields, require, text_list
 from crm.links import person_links, url_for
 from crm.origin import RequestMeta
 from crm.outbox import service as outbox
@@ -45,85 +43,6 @@ CONSENT_TEXTS = {
     "volunteer": "Yes, email me about volunteering with the charity. I can unsubscribe at any time.",
 }
 NO_MAIL_REASONS = ("bounced", "complained")  # suppressed addresses we do not even send transactional mail to
-
-
-@dataclass
-class Errors:
-    fields: dict[str, str] = field(default_factory=dict)
-
-    def run(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Invalid as exc:
-            self.fields.update(exc.fields or {name: exc.message})
-            return None
-
-    def add(self, name: str, reason: str) -> None:
-        self.fields.setdefault(name, reason)
-
-    def raise_if_any(self) -> None:
-        if self.fields:
-            summary = "; ".join(f"{k}: {v}" for k, v in self.fields.items())
-            raise Invalid(summary, fields=dict(self.fields))
-
-
-def _choice(errors: Errors, name: str, value: Any, allowed: list[str], *, default: str | None = None) -> str | None:
-    if value in (None, ""):
-        return default
-    if value not in allowed:
-        errors.add(name, f"unknown {name.replace('_', ' ')} {value!r}; expected one of {', '.join(allowed)}")
-        return default
-    return str(value)
-
-
-def _choices(errors: Errors, name: str, values: Any, allowed: list[str], *, label: str, required: bool) -> list[str]:
-    if values is None:
-        values = []
-    if not isinstance(values, list):
-        errors.add(name, "must be a list")
-        return []
-    unknown = [v for v in values if v not in allowed]
-    if unknown:
-        errors.add(name, f"unknown {label} {', '.join(repr(v) for v in unknown)}; expected any of {', '.join(allowed)}")
-        return []
-    if required and not values:
-        errors.add(name, f"choose at least one {label}")
-    return list(dict.fromkeys(values))
-
-
-def _text_list(errors: Errors, name: str, value: Any) -> list[str]:
-    if value in (None, ""):
-        return []
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, list):
-        errors.add(name, "must be a list of text")
-        return []
-    out: list[str] = []
-    for item in items:
-        text = errors.run(name, contacts.clean_text, item, name, max_length=100)
-        if text:
-            out.append(text)
-    return out
-
-
-def _common(errors: Errors, data: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "email": errors.run("email", contacts.normalize_email, data.get("email")),
-        "first_name": errors.run("first_name", contacts.clean_text, data.get("first_name"), "first_name",
-                                 max_length=100),
-        "last_name": errors.run("last_name", contacts.clean_text, data.get("last_name"), "last_name",
-                                max_length=100),
-        "phone": errors.run("phone", contacts.clean_text, data.get("phone"), "phone", max_length=40),
-        "source_url": errors.run("source_url", contacts.clean_text, data.get("source_url"), "source_url",
-                                 max_length=2000),
-        "language": _choice(errors, "language", data.get("language"), [lang.value for lang in Language]),
-    }
-
-
-def _required(errors: Errors, values: dict[str, Any], *names: str) -> None:
-    for name in names:
-        if name not in errors.fields and not values.get(name):
-            errors.add(name, "is required")
 
 
 def _store_submission(session: Session, form: str, data: dict[str, Any], meta: RequestMeta,
@@ -154,10 +73,10 @@ def _ack_allowed(session: Session, contact: Contact) -> bool:
 
 def validate_newsletter(session: Session, data: dict[str, Any]) -> dict[str, Any]:
     errors = Errors()
-    values = _common(errors, data)
+    values = common_fields(errors, data)
     values["interests"] = errors.run("interests", contacts.validate_interests, session, data.get("interests"))
-    values["role"] = _choice(errors, "role", data.get("role"), [r.value for r in Role])
-    values["frequency"] = _choice(errors, "frequency", data.get("frequency"), [f.value for f in Frequency])
+    values["role"] = choice(errors, "role", data.get("role"), [r.value for r in Role])
+    values["frequency"] = choice(errors, "frequency", data.get("frequency"), [f.value for f in Frequency])
     if data.get("consent") is not True:
         errors.add("consent", "must be true: we only email people who ask us to")
     errors.raise_if_any()
@@ -286,17 +205,17 @@ def submit_volunteer(
     *, raw: dict[str, Any] | None = None,
 ) -> list[int]:
     errors = Errors()
-    values = _common(errors, data)
+    values = common_fields(errors, data)
     values["postal_code"] = errors.run("postal_code", contacts.clean_text, data.get("postal_code"), "postal_code",
                                        max_length=20)
-    _required(errors, values, "first_name", "last_name", "postal_code")
-    areas = _choices(errors, "areas", data.get("areas"), volunteers.AREAS, label="area", required=True)
-    availability = _choices(errors, "availability", data.get("availability"), volunteers.AVAILABILITY,
+    require(errors, values, "first_name", "last_name", "postal_code")
+    areas = choices(errors, "areas", data.get("areas"), volunteers.AREAS, label="area", required=True)
+    availability = choices(errors, "availability", data.get("availability"), volunteers.AVAILABILITY,
                             label="availability", required=True)
     skills_raw = data.get("skills")
-    skills = ", ".join(_text_list(errors, "skills", skills_raw)) if isinstance(skills_raw, list) else errors.run(
+    skills = ", ".join(text_list(errors, "skills", skills_raw)) if isinstance(skills_raw, list) else errors.run(
         "skills", contacts.clean_text, skills_raw, "skills", max_length=2000, single_line=False)
-    languages = _text_list(errors, "languages", data.get("languages"))
+    languages = text_list(errors, "languages", data.get("languages"))
     message = errors.run("message", contacts.clean_text, data.get("message"), "message", max_length=5000,
                          single_line=False)
     errors.raise_if_any()
@@ -324,9 +243,9 @@ def submit_volunteer(
         sub = contacts.ensure_subscription(session, contact.id, ListKey.volunteer_updates)
         if contacts.set_subscription_state(session, sub, SubscriptionState.confirmed):
             record_consent(session, contact.id, "signup", origin, list_key=ListKey.volunteer_updates,
-                                    detail={"areas": areas, "availability": availability},
-                                    consent_version=settings.consent_version,
-                                    consent_text=CONSENT_TEXTS["volunteer"])
+                           detail={"areas": areas, "availability": availability},
+                           consent_version=settings.consent_version,
+                           consent_text=CONSENT_TEXTS["volunteer"])
             sub.welcomed_at = None
 
     ids: list[int] = []
@@ -355,9 +274,9 @@ def submit_donation(
     *, raw: dict[str, Any] | None = None,
 ) -> list[int]:
     errors = Errors()
-    values = _common(errors, data)
-    _required(errors, values, "first_name", "last_name")
-    inquiry_type = _choice(errors, "inquiry_type", data.get("inquiry_type"), donations.INQUIRY_TYPES)
+    values = common_fields(errors, data)
+    require(errors, values, "first_name", "last_name")
+    inquiry_type = choice(errors, "inquiry_type", data.get("inquiry_type"), donations.INQUIRY_TYPES)
     if "inquiry_type" not in errors.fields and not inquiry_type:
         errors.add("inquiry_type", "is required")
     amount_range = errors.run("amount_range", contacts.clean_text, data.get("amount_range"), "amount_range",
