@@ -200,26 +200,30 @@ def _newsletter_upsert(dialect: str, set_frequency: bool) -> Any:
 # --- volunteer interest -----------------------------------------------------------------------
 
 
-def submit_volunteer(
-    session: Session, settings: Settings, data: dict[str, Any], meta: RequestMeta,
-    *, raw: dict[str, Any] | None = None,
-) -> list[int]:
+def validate_volunteer(data: dict[str, Any]) -> dict[str, Any]:
     errors = Errors()
     values = common_fields(errors, data)
     values["postal_code"] = errors.run("postal_code", contacts.clean_text, data.get("postal_code"), "postal_code",
                                        max_length=20)
     require(errors, values, "first_name", "last_name", "postal_code")
-    areas = choices(errors, "areas", data.get("areas"), volunteers.AREAS, label="area", required=True)
-    availability = choices(errors, "availability", data.get("availability"), volunteers.AVAILABILITY,
-                            label="availability", required=True)
+    values["areas"] = choices(errors, "areas", data.get("areas"), volunteers.AREAS, label="area", required=True)
+    values["availability"] = choices(errors, "availability", data.get("availability"), volunteers.AVAILABILITY,
+                                     label="availability", required=True)
     skills_raw = data.get("skills")
-    skills = ", ".join(text_list(errors, "skills", skills_raw)) if isinstance(skills_raw, list) else errors.run(
-        "skills", contacts.clean_text, skills_raw, "skills", max_length=2000, single_line=False)
-    languages = text_list(errors, "languages", data.get("languages"))
-    message = errors.run("message", contacts.clean_text, data.get("message"), "message", max_length=5000,
-                         single_line=False)
+    values["skills"] = ", ".join(text_list(errors, "skills", skills_raw)) if isinstance(skills_raw, list) else (
+        errors.run("skills", contacts.clean_text, skills_raw, "skills", max_length=2000, single_line=False))
+    values["languages"] = text_list(errors, "languages", data.get("languages"))
+    values["message"] = errors.run("message", contacts.clean_text, data.get("message"), "message", max_length=5000,
+                                   single_line=False)
     errors.raise_if_any()
+    return values
 
+
+def submit_volunteer(
+    session: Session, settings: Settings, data: dict[str, Any], meta: RequestMeta,
+    *, raw: dict[str, Any] | None = None,
+) -> list[int]:
+    values = validate_volunteer(data)
     contact, created = contacts.upsert_contact(
         session, values["email"], first_name=values["first_name"], last_name=values["last_name"],
         phone=values["phone"], postal_code=values["postal_code"], language=values["language"])
@@ -229,8 +233,9 @@ def submit_volunteer(
     _store_submission(session, "volunteer-interest", raw if raw is not None else data, meta, contact.id)
     events.record(session, "form.submitted", contact.id, form="volunteer-interest")
     volunteer, _ = volunteers.upsert_from_form(
-        session, contact.id, postal_code=values["postal_code"], areas=areas, availability=availability,
-        skills=skills or "", languages=languages, message=message or "")
+        session, contact.id, postal_code=values["postal_code"], areas=values["areas"],
+        availability=values["availability"], skills=values["skills"] or "", languages=values["languages"],
+        message=values["message"] or "")
     contacts.add_interests(session, contact.id, ["volunteering"])
     origin = ConsentSource("volunteer-form", values["source_url"], meta.client_ip, meta.user_agent)
 
@@ -238,32 +243,41 @@ def submit_volunteer(
     # only for an address nobody has suppressed. Anyone can type anyone's address (SPEC 4): for a
     # suppressed one the submission and profile are kept, nothing is subscribed and nothing is sent;
     # only the person's own click on a confirm link lifts a suppression.
-    suppressed = not _ack_allowed(session, contact)
-    if not suppressed and contact.status == ContactStatus.active:
-        sub = contacts.ensure_subscription(session, contact.id, ListKey.volunteer_updates)
-        if contacts.set_subscription_state(session, sub, SubscriptionState.confirmed):
-            record_consent(session, contact.id, "signup", origin, list_key=ListKey.volunteer_updates,
-                           detail={"areas": areas, "availability": availability},
-                           consent_version=settings.consent_version,
-                           consent_text=CONSENT_TEXTS["volunteer"])
-            sub.welcomed_at = None
-
     ids: list[int] = []
-    if not suppressed and contact.status == ContactStatus.active:
+    if _ack_allowed(session, contact) and contact.status == ContactStatus.active:
+        _join_volunteer_updates(session, settings, contact, origin, values)
         ctx = {"contact": _person(contact), "links": person_links(settings, contact.id),
-               "volunteer": {"areas": areas, "availability": availability}}
+               "volunteer": {"areas": values["areas"], "availability": values["availability"]}}
         ids += _some(outbox.queue(session, "volunteer-welcome", contact.email, ctx, contact_id=contact.id,
                                   language=contact.language, per_window=True))
-    notice = {"contact": _person(contact), "volunteer_id": volunteer.id, "areas": areas,
-              "availability": availability, "postal_code": values["postal_code"], "phone": values["phone"],
-              "message": message or "", "skills": skills or "", "languages": languages,
-              # Staff open these in the console (after signing in, the console returns them here).
-              "links": {"volunteer": f"{settings.public_base_url}/staff/volunteers/{volunteer.id}",
-                        "pipeline": f"{settings.public_base_url}/staff/volunteers?status=interested"}}
-    ids.append(outbox.queue(session, "volunteer-notice", settings.notify_volunteers, notice))  # type: ignore[arg-type]
+    ids.append(_queue_volunteer_notice(session, settings, contact, volunteer.id, values))  # type: ignore[arg-type]
     if data.get("newsletter") is True:
         ids += start_newsletter_optin(session, settings, contact, origin, frequency=None, interests=[])
     return ids
+
+
+def _join_volunteer_updates(session: Session, settings: Settings, contact: Contact, origin: ConsentSource,
+                            values: dict[str, Any]) -> None:
+    """Confirm the volunteer-updates subscription; a consent event only when that changed something."""
+    assert contact.id is not None
+    sub = contacts.ensure_subscription(session, contact.id, ListKey.volunteer_updates)
+    if contacts.set_subscription_state(session, sub, SubscriptionState.confirmed):
+        record_consent(session, contact.id, "signup", origin, list_key=ListKey.volunteer_updates,
+                       detail={"areas": values["areas"], "availability": values["availability"]},
+                       consent_version=settings.consent_version, consent_text=CONSENT_TEXTS["volunteer"])
+        sub.welcomed_at = None
+
+
+def _queue_volunteer_notice(session: Session, settings: Settings, contact: Contact, volunteer_id: int | None,
+                            values: dict[str, Any]) -> int | None:
+    notice = {"contact": _person(contact), "volunteer_id": volunteer_id, "areas": values["areas"],
+              "availability": values["availability"], "postal_code": values["postal_code"],
+              "phone": values["phone"], "message": values["message"] or "", "skills": values["skills"] or "",
+              "languages": values["languages"],
+              # Staff open these in the console (after signing in, the console returns them here).
+              "links": {"volunteer": f"{settings.public_base_url}/staff/volunteers/{volunteer_id}",
+                        "pipeline": f"{settings.public_base_url}/staff/volunteers?status=interested"}}
+    return outbox.queue(session, "volunteer-notice", settings.notify_volunteers, notice)  # type: ignore[arg-type]
 
 
 # --- donation inquiry -------------------------------------------------------------------------
