@@ -14,7 +14,7 @@ from litestar import Request, Response, get, post
 from litestar.exceptions import NotAuthorizedException
 from litestar.response import Redirect
 
-from crm.campaigns import overview, service
+from crm.campaigns import overview, proofs, service
 from crm.campaigns.models import Campaign, CampaignKind, CampaignState
 from crm.console import campaign_forms as forms
 from crm.console import navigation
@@ -191,7 +191,7 @@ class CampaignPages(ConsoleSection):
         try:
             with session_scope(settings_of(request)) as session:
                 _campaign(session, campaign_id)
-                service.send_test(session, settings_of(request), campaign_id, body, staff_email=staff_email(request))
+                proofs.send_test(session, settings_of(request), campaign_id, body, staff_email=staff_email(request))
         except Invalid as exc:
             return _preview_page(request, campaign_id, contact_id, None, status_code=400, emails=data.get("emails", ""),
                                  errors={"emails": (exc.fields or {}).get("emails") or exc.message})
