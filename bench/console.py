@@ -11,7 +11,7 @@ population), then VACUUM ANALYZE.
 Each page is requested through the real app (Litestar TestClient on create_app: routing, the
 session-cookie guard, the handler, its audit row, Jinja2 rendering), signed in through the real
 login form. "Queries" is the same work called directly without HTTP: for the search page
-crm.contacts.service.search + contacts_public + the interest list; for a profile
+crm.contacts.search.search + contacts_public + the interest list; for a profile
 crm.console.profile.load + the audit insert. Best of --repeat warm runs after one warm-up.
 Goal (issue 12): every page < 300 ms warm and within 1.5x of its queries.
 
@@ -46,8 +46,8 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from crm import queue  # noqa: E402
 from crm.config import load_settings  # noqa: E402
 from crm.console import profile, segments_view  # noqa: E402
-from crm.contacts import service as contacts  # noqa: E402
 from crm.contacts.schemas import contacts_public  # noqa: E402
+from crm.contacts.search import ContactFilters, search  # noqa: E402
 from crm.db import engine_for, session_scope  # noqa: E402
 from crm.migrate import upgrade  # noqa: E402
 from crm.segments import service as segments  # noqa: E402
@@ -74,21 +74,21 @@ def _seed_statements() -> list[str]:
 
 
 # (name, query string of /staff/contacts, the ContactFilters the page builds from it)
-SEARCHES: list[tuple[str, dict[str, str], contacts.ContactFilters]] = [
-    ("newest contacts, no filter", {}, contacts.ContactFilters()),
-    ("one whole address", {"q": "p424242@example.org"}, contacts.ContactFilters(q="p424242@example.org")),
-    ("rare substring (last99999)", {"q": "last99999"}, contacts.ContactFilters(q="last99999")),
-    ("text everyone has (example.org)", {"q": "example.org"}, contacts.ContactFilters(q="example.org")),
-    ("substring spread over all (777)", {"q": "777"}, contacts.ContactFilters(q="777")),
+SEARCHES: list[tuple[str, dict[str, str], ContactFilters]] = [
+    ("newest contacts, no filter", {}, ContactFilters()),
+    ("one whole address", {"q": "p424242@example.org"}, ContactFilters(q="p424242@example.org")),
+    ("rare substring (last99999)", {"q": "last99999"}, ContactFilters(q="last99999")),
+    ("text everyone has (example.org)", {"q": "example.org"}, ContactFilters(q="example.org")),
+    ("substring spread over all (777)", {"q": "777"}, ContactFilters(q="777")),
     # Worst case, and an artefact of generated data: 11 % match, all among the oldest contacts, and
     # three of its four trigrams ("fir", "irs", "rst") are in every row, so the index narrows nothing.
-    ("worst: old-only, trigrams everywhere (first1)", {"q": "first1"}, contacts.ContactFilters(q="first1")),
+    ("worst: old-only, trigrams everywhere (first1)", {"q": "first1"}, ContactFilters(q="first1")),
     ("substring + tag (first1, board-member)", {"q": "first1", "tag": "board-member"},
-     contacts.ContactFilters(q="first1", tag="board-member")),
+     ContactFilters(q="first1", tag="board-member")),
     ("interest + role + list", {"interest": "tobacco-cessation", "role": "caregiver", "list": "newsletter"},
-     contacts.ContactFilters(interest="tobacco-cessation", role="caregiver", on_list="newsletter")),
-    ("rare tag (board-member)", {"tag": "board-member"}, contacts.ContactFilters(tag="board-member")),
-    ("status bounced", {"status": "bounced"}, contacts.ContactFilters(status="bounced")),
+     ContactFilters(interest="tobacco-cessation", role="caregiver", on_list="newsletter")),
+    ("rare tag (board-member)", {"tag": "board-member"}, ContactFilters(tag="board-member")),
+    ("status bounced", {"status": "bounced"}, ContactFilters(status="bounced")),
 ]
 
 
@@ -152,11 +152,11 @@ def _signed_in_client(settings: Any) -> Any:
     return client
 
 
-def _direct_search(settings: Any, filters: contacts.ContactFilters) -> Callable[[], Any]:
+def _direct_search(settings: Any, filters: ContactFilters) -> Callable[[], Any]:
     def run() -> Any:
         with session_scope(settings) as s:
             profile.interest_choices(s)
-            rows, _ = contacts.search(s, filters, None, PAGE)
+            rows, _ = search(s, filters, None, PAGE)
             return contacts_public(s, rows)
     return run
 

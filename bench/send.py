@@ -216,7 +216,7 @@ def main() -> None:
 
     from sqlalchemy import text
 
-    from crm.campaigns import pipeline, planning, service
+    from crm.campaigns import pipeline, planning, proofs, service
     from crm.config import load_settings
     from crm.db import session_scope, utcnow
     from crm.migrate import upgrade
@@ -252,7 +252,7 @@ def main() -> None:
         cid = new_campaign(settings, "bench-b")
         with session_scope(settings) as s:
             size = len(pipeline.CampaignSender(settings, s, service.get(s, cid))
-                       .message(service.sample_person())[1] or b"")
+                       .message(proofs.sample_person())[1] or b"")
         for i in range(args.workers):
             workers.append(subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "worker.celery_app:app", "worker", "--concurrency", "1",

@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from crm.config import Settings, get_settings
 from crm.contacts import service as contacts
+from crm.contacts.consent import ConsentSource, record_consent
 from crm.db import utcnow
 
 ARTICLES: list[dict[str, Any]] = [
@@ -61,7 +62,7 @@ VOLUNTEERS: list[dict[str, Any]] = [
      "areas": ["lodging-support", "office"], "availability": ["weekday-daytime"]},
 ]
 
-ORIGIN = contacts.ConsentSource(source="demo", staff_email="demo@localhost.localdomain")
+ORIGIN = ConsentSource(source="demo", staff_email="demo@localhost.localdomain")
 
 
 def _person(session: Session, p: dict[str, Any]) -> int:
@@ -73,8 +74,8 @@ def _person(session: Session, p: dict[str, Any]) -> int:
     for list_key in p.get("lists", []):
         sub = contacts.ensure_subscription(session, contact.id, list_key)
         if contacts.set_subscription_state(session, sub, "confirmed"):
-            contacts.record_consent(session, contact.id, "staff-confirm", ORIGIN, list_key=list_key,
-                                    detail={"demo": True})
+            record_consent(session, contact.id, "staff-confirm", ORIGIN, list_key=list_key,
+                           detail={"demo": True})
     return contact.id
 
 

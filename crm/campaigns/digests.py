@@ -204,6 +204,18 @@ def plan_run(session: Session, settings: Settings, frequency: str, *, now: dt.da
     frequency = parse_frequency(frequency)
     now = now or utcnow()
     _lock(session, frequency)
+    campaign = _new_run(session, settings, frequency, now, actor)
+    run_id = campaign.id
+    assert run_id is not None
+    recipients, items = _fill_run(session, settings, run_id, frequency, now)
+    if recipients:
+        lifecycle.start_sending(session, run_id)
+        return DigestRun(run_id, frequency, recipients, items, True)
+    return _empty_run(session, campaign, frequency, now)
+
+
+def _new_run(session: Session, settings: Settings, frequency: str, now: dt.datetime, actor: str | None
+             ) -> Campaign:
     campaign = Campaign(
         kind=CampaignKind.digest, frequency=frequency, name=run_name(settings, frequency, now),
         subject=SUBJECTS[(frequency, "en")], list=NEWSLETTER, template=TEMPLATE,
@@ -212,9 +224,12 @@ def plan_run(session: Session, settings: Settings, frequency: str, *, now: dt.da
     )
     session.add(campaign)
     session.flush()
-    run_id = campaign.id
-    assert run_id is not None
+    return campaign
 
+
+def _fill_run(session: Session, settings: Settings, run_id: int, frequency: str, now: dt.datetime
+              ) -> tuple[int, int]:
+    """The run's ledger of items, one delivery per reader, their last_digest_at; (recipients, items)."""
     chosen = _chosen(_audience(frequency, now, local_date(settings, now)), frequency, now).subquery("chosen")
     session.execute(
         _insert(session, DigestItem.__table__).from_select(
@@ -243,10 +258,13 @@ def plan_run(session: Session, settings: Settings, frequency: str, *, now: dt.da
     )
     recipients = session.scalar(select(func.count()).where(Delivery.campaign_id == run_id)) or 0
     items = session.scalar(select(func.count()).where(DigestItem.campaign_id == run_id)) or 0
-    if recipients:
-        lifecycle.start_sending(session, run_id)
-        return DigestRun(run_id, frequency, recipients, items, True)
+    return recipients, items
 
+
+def _empty_run(session: Session, campaign: Campaign, frequency: str, now: dt.datetime) -> DigestRun:
+    """A run that found nothing to send: the earlier run of this due window if there is one, else itself."""
+    run_id = campaign.id
+    assert run_id is not None
     earlier = session.scalar(
         select(Campaign.id).where(Campaign.kind == CampaignKind.digest, Campaign.frequency == frequency,
                                   Campaign.id != run_id,

@@ -19,7 +19,7 @@ from crm.campaigns.compose import Person, Tracker
 from crm.campaigns.lifecycle import get
 from crm.campaigns.models import Campaign, CampaignKind, Delivery
 from crm.campaigns.planning import segment_rules
-from crm.campaigns.service import sample_person
+from crm.campaigns.proofs import sample_person
 from crm.contacts.models import Contact, ContactStatus
 from crm.db import keyset_page, utcnow
 from crm.errors import Invalid, NotFound

@@ -13,7 +13,7 @@ from litestar.params import Parameter
 from litestar.response import Redirect
 
 from crm.bodies import present, shaped
-from crm.campaigns import bounces, service, tracking
+from crm.campaigns import bounces, proofs, service, tracking
 from crm.campaigns.models import CampaignState
 from crm.campaigns.schemas import (
     BounceCounts,
@@ -86,7 +86,7 @@ class CampaignController(Controller):
     @post("/{campaign_id:int}/test", guards=[requires_editor], sync_to_thread=True, status_code=202)
     def test(self, request: Req, campaign_id: int, data: TestSendRequest) -> TestSendResult:
         with db(request) as session:
-            return shaped(TestSendResult, service.send_test(session, settings_of(request), campaign_id, present(data),
+            return shaped(TestSendResult, proofs.send_test(session, settings_of(request), campaign_id, present(data),
                                                             staff_email=current_staff(request).email))
 
     @post("/{campaign_id:int}/schedule", guards=[requires_editor], sync_to_thread=True, status_code=200)

@@ -51,6 +51,24 @@ def _contact_target(session: Any, email: str) -> str:
     return f"contact:{found.id}"
 
 
+def _matching(session: Any, query: dict[str, str], after: str | None) -> tuple[list[AuditEvent], bool, str]:
+    """(a page of events, more?, "") for the filters, or ([], False, why) when one is refused.
+
+    A person's address is looked up and written into query["target"], so the form shows what was searched.
+    """
+    try:
+        start, end = _date(query["since"], "From"), _date(query["until"], "To")
+        after_id = decode_id_cursor(after)
+        if query["person"]:
+            query["target"] = _contact_target(session, query["person"])
+    except Invalid as exc:
+        return [], False, exc.message
+    rows, more = audit.search(
+        session, query["action"] or None, query["staff"] or None, after_id, PAGE_SIZE, since=start,
+        until=end + dt.timedelta(days=1) if end else None, target=query["target"] or None)  # To is inclusive
+    return rows, more, ""
+
+
 class AuditPages(ConsoleSection):
     @get("/audit", guards=[console_admin], sync_to_thread=True)
     def audit_log(self, request: Request[Any, Any, Any], action: str = "", staff: str = "", since: str = "",
@@ -58,18 +76,7 @@ class AuditPages(ConsoleSection):
         query = {"action": action, "staff": staff, "since": since, "until": until, "target": target.strip(),
                  "person": person.strip()}
         with session_scope(settings_of(request)) as session:
-            try:
-                start, end = _date(since, "From"), _date(until, "To")
-                after_id = decode_id_cursor(after)
-                if query["person"]:
-                    query["target"] = _contact_target(session, query["person"])
-                error = ""
-            except Invalid as exc:
-                start = end = after_id = None
-                error = exc.message
-            rows, more = ([], False) if error else audit.search(
-                session, action or None, staff or None, after_id, PAGE_SIZE, since=start,
-                until=end + dt.timedelta(days=1) if end else None, target=query["target"] or None)  # To is inclusive
+            rows, more, error = _matching(session, query, after)
             whose, choices, members = _whose(session, rows), audit.actions(session), audit.members(session)
         return page(request, "audit/list.html", status_code=400 if error else 200, title="Audit", rows=rows,
                     whose=whose, actions=choices, members=members, q=query, error=error, fmt=ops_format,

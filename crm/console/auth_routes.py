@@ -203,15 +203,20 @@ class InvitationController(ConsoleSection):
             except invites.InvitationInvalid:
                 return _invite_gone(request)
             except Invalid as exc:
-                found = invites.find(session, settings_of(request), token)
-                return page(request, "invite.html", status_code=400, title="Choose your password",
-                            email=found.email, token=token, form_token=_invite_csrf(request, token),
-                            error=next(iter((exc.fields or {"password": exc.message}).values())),
-                            min_length=passwords.MIN_LENGTH)
+                return _password_refused(request, session, token, exc)
             if staff.totp_enabled or totp.required_for(session, staff):
                 return _to_second_step(request, staff, None)
             session_token = _start(request, session, staff)
         return _signed_in_response(request, session_token, None)
+
+
+def _password_refused(request: Request[Any, Any, Any], session: Any, token: str, exc: Invalid) -> Response[str]:
+    """The invitation form again, saying why the password was refused."""
+    found = invites.find(session, settings_of(request), token)
+    return page(request, "invite.html", status_code=400, title="Choose your password",
+                email=found.email, token=token, form_token=_invite_csrf(request, token),
+                error=next(iter((exc.fields or {"password": exc.message}).values())),
+                min_length=passwords.MIN_LENGTH)
 
 
 def _invite_gone(request: Request[Any, Any, Any]) -> Response[str]:

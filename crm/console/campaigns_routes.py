@@ -14,7 +14,7 @@ from litestar import Request, Response, get, post
 from litestar.exceptions import NotAuthorizedException
 from litestar.response import Redirect
 
-from crm.campaigns import overview, service
+from crm.campaigns import overview, proofs, service
 from crm.campaigns.models import Campaign, CampaignKind, CampaignState
 from crm.console import campaign_forms as forms
 from crm.console import navigation
@@ -32,9 +32,9 @@ from crm.console.web import (
     signed_in,
     staff_email,
 )
-from crm.contacts import service as contacts
 from crm.contacts.models import Contact
 from crm.contacts.schemas import contacts_public
+from crm.contacts.search import ContactFilters, search
 from crm.db import session_scope
 from crm.errors import Conflict, Invalid, NotFound
 from crm.http import decode_id_cursor, encode_cursor, settings_of
@@ -191,7 +191,7 @@ class CampaignPages(ConsoleSection):
         try:
             with session_scope(settings_of(request)) as session:
                 _campaign(session, campaign_id)
-                service.send_test(session, settings_of(request), campaign_id, body, staff_email=staff_email(request))
+                proofs.send_test(session, settings_of(request), campaign_id, body, staff_email=staff_email(request))
         except Invalid as exc:
             return _preview_page(request, campaign_id, contact_id, None, status_code=400, emails=data.get("emails", ""),
                                  errors={"emails": (exc.fields or {}).get("emails") or exc.message})
@@ -272,8 +272,8 @@ def _preview_page(request: Req, campaign_id: int, contact_id: int | None, q: str
         campaign = _campaign(session, campaign_id)
         versions = overview.preview(session, settings, campaign_id, contact_id, staff_email(request))
         chosen = contacts_public(session, [session.get_one(Contact, contact_id)])[0] if contact_id else None
-        found = contacts_public(session, contacts.search(session, contacts.ContactFilters(q=q), None,
-                                                         SEARCH_LIMIT)[0]) if q else []
+        found = contacts_public(session, search(session, ContactFilters(q=q), None,
+                                                SEARCH_LIMIT)[0]) if q else []
     return page(request, "campaigns/preview.html", status_code=status_code, title=f"Preview {campaign.name}",
                 c=campaign, versions=versions, chosen=chosen, q=q or "", found=found, notice=notice,
                 emails=staff_email(request) if emails is None else emails, errors=errors or {})

@@ -24,9 +24,9 @@ from crm.console.web import (
     page,
     staff_email,
 )
-from crm.contacts import service as contacts
 from crm.contacts import staff_service
 from crm.contacts.schemas import contact_public, contacts_public
+from crm.contacts.search import ContactFilters, search
 from crm.db import session_scope
 from crm.errors import Conflict, Invalid
 from crm.http import decode_id_cursor, encode_cursor, settings_of
@@ -51,7 +51,7 @@ class ContactsPages(ConsoleSection):
         with session_scope(settings_of(request)) as session:
             choices = profile.interest_choices(session)
             f = contact_forms.list_filters(q, interest, status, role, tag, list, {k for k, _ in choices})
-            rows, more = contacts.search(session, contacts.ContactFilters(
+            rows, more = search(session, ContactFilters(
                 f.q or None, f.interest or None, f.status or None, f.role or None, f.tag or None, f.on_list or None),
                 _after(after), PAGE_SIZE)
             items = contacts_public(session, rows)

@@ -12,6 +12,7 @@ from crm.campaigns.models import Campaign, CampaignState
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
 from crm.contacts.schemas import ContactPublic, contacts_public
+from crm.contacts.search import ContactFilters, search
 from crm.content.models import ContentItem
 
 LANGUAGES = {"en": "English", "es": "Spanish"}
@@ -63,7 +64,7 @@ def find_contacts(session: Session, q: str) -> list[ContactPublic]:
     q = q.strip()[:200]
     if not q:
         return []
-    rows, _ = contacts.search(session, contacts.ContactFilters(q=q), None, 8)
+    rows, _ = search(session, ContactFilters(q=q), None, 8)
     return contacts_public(session, rows)
 
 

@@ -7,7 +7,7 @@ Writes need editors. Exports are reads, so viewers may take them (the contract m
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import IO, Any
 
 import anyio
 from litestar import Controller, Request, delete, get, patch, post
@@ -16,7 +16,7 @@ from litestar.params import Parameter
 
 from crm import queue
 from crm.bodies import present, shaped
-from crm.contacts import importer, service, staff_service
+from crm.contacts import importer, staff_service
 from crm.contacts.models import ContactStatus, Role
 from crm.contacts.schemas import (
     ContactCreate,
@@ -28,6 +28,7 @@ from crm.contacts.schemas import (
     contact_public,
     contacts_public,
 )
+from crm.contacts.search import ContactFilters, search
 from crm.errors import Invalid
 from crm.http import (
     check_choice,
@@ -51,6 +52,28 @@ def _explain_patch(session: Any, _settings: Any, raw: dict[str, Any], *_: Any) -
     staff_service.parse(session, raw, partial=True)
 
 
+async def _import_source(request: Request[Any, Any, Any]) -> tuple[IO[bytes], str]:
+    """The posted CSV and a file name for the job, from either way of sending it."""
+    content_type = request.headers.get("content-type", "").lower()
+    if content_type.startswith("multipart/form-data"):
+        upload = (await request.form()).get("file")
+        if not isinstance(upload, UploadFile):
+            raise Invalid.field("file", "a CSV file is required in the multipart field `file`")
+        return upload.file, upload.filename or "upload.csv"
+    if content_type.startswith(("text/csv", "text/plain", "application/csv")):
+        return io.BytesIO(await request.body()), "upload.csv"
+    raise Invalid.field("file", "send the CSV as multipart/form-data field `file` or as a text/csv body")
+
+
+def _store_import(request: Request[Any, Any, Any], source: IO[bytes], filename: str, staff_email: str) -> int:
+    """A queued import job for the file; the worker is woken when the job commits."""
+    with db(request) as session:
+        job = jobs.create_job(session, importer.KIND, source, filename, staff_email)
+        assert job.id is not None
+        queue.publish(session, queue.IMPORT_CONTACTS, job.id)
+        return job.id
+
+
 class ContactController(Controller):
     path = "/api/v1/contacts"
     tags = ["contacts"]
@@ -72,7 +95,7 @@ class ContactController(Controller):
         check_choice("role", role, [r.value for r in Role])
         after = decode_id_cursor(cursor)
         with db(request) as session:
-            rows, more = service.search(session, service.ContactFilters(q, interest, status, role, tag), after, limit)
+            rows, more = search(session, ContactFilters(q, interest, status, role, tag), after, limit)
             items = contacts_public(session, rows)
         return ContactPage(items, encode_cursor(rows[-1].id) if more and rows else None)
 
@@ -110,23 +133,6 @@ class ContactController(Controller):
     async def import_contacts(self, request: Request[Any, Any, Any]) -> ImportStarted:
         """A CSV as multipart field `file` or a raw text/csv body; returns `{"job_id"}`, progress at /api/v1/jobs/{id}."""
         staff = current_staff(request)
-        content_type = request.headers.get("content-type", "").lower()
-        if content_type.startswith("multipart/form-data"):
-            upload = (await request.form()).get("file")
-            if not isinstance(upload, UploadFile):
-                raise Invalid.field("file", "a CSV file is required in the multipart field `file`")
-            source, filename = upload.file, upload.filename or "upload.csv"
-        elif content_type.startswith(("text/csv", "text/plain", "application/csv")):
-            source, filename = io.BytesIO(await request.body()), "upload.csv"
-        else:
-            raise Invalid.field("file", "send the CSV as multipart/form-data field `file` or as a text/csv body")
-
-        def store() -> int:
-            with db(request) as session:
-                job = jobs.create_job(session, importer.KIND, source, filename, staff.email)
-                assert job.id is not None
-                queue.publish(session, queue.IMPORT_CONTACTS, job.id)
-                return job.id
-
-        job_id = await anyio.to_thread.run_sync(store)
+        source, filename = await _import_source(request)
+        job_id = await anyio.to_thread.run_sync(_store_import, request, source, filename, staff.email)
         return ImportStarted(job_id=job_id)

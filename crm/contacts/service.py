@@ -1,7 +1,8 @@
 """Contacts: the ground floor every other domain stands on.
 
 Identity is the normalized address (email-validator), compared case-insensitively
-through `email_key`. The one mailing gate, `mailable`, lives here.
+through `email_key`. The one mailing gate, `mailable`, lives here. Staff search is
+crm.contacts.search; consent events are crm.contacts.consent.
 """
 
 from __future__ import annotations
@@ -9,18 +10,16 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, case, delete, exists, insert, or_, select, update
+from sqlalchemy import Row, and_, bindparam, case, delete, or_, select, update
 from sqlmodel import Session
 
 from crm.addresses import NormalizedEmail, normalize_email  # noqa: F401 - re-exported for the domains
 from crm.contacts.gate import is_mailable, mailable, mailable_audience  # noqa: F401 - re-exported
 from crm.contacts.models import (
     AppSecret,
-    ConsentEvent,
     Contact,
     ContactInterest,
     ContactStatus,
@@ -32,7 +31,7 @@ from crm.contacts.models import (
     SubscriptionState,
     Suppression,
 )
-from crm.db import dialect_insert, insert_ignore, keyset_page, utcnow
+from crm.db import dialect_insert, insert_ignore, utcnow
 from crm.errors import Invalid
 from crm.events import service as events
 
@@ -313,76 +312,6 @@ def set_subscription_state(session: Session, sub: Subscription, state: str, sour
     return True
 
 
-@dataclass(frozen=True)
-class ConsentSource:
-    """Where a consent-relevant action came from: stored on every consent event."""
-
-    source: str
-    source_url: str | None = None
-    client_ip: str | None = None
-    user_agent: str | None = None
-    staff_email: str | None = None
-
-
-def record_consent(
-    session: Session,
-    contact_id: int | None,
-    action: str,
-    origin: ConsentSource,
-    *,
-    list_key: str | None = None,
-    detail: dict[str, Any] | None = None,
-    consent_version: str | None = None,
-    consent_text: str | None = None,
-) -> ConsentEvent:
-    event = ConsentEvent(**_consent_row(contact_id, action, origin, list_key, detail, consent_version, consent_text))
-    session.add(event)
-    return event
-
-
-def insert_consent(
-    session: Session,
-    contact_id: int | None,
-    action: str,
-    origin: ConsentSource,
-    *,
-    list_key: str | None = None,
-    detail: dict[str, Any] | None = None,
-    consent_version: str | None = None,
-    consent_text: str | None = None,
-) -> None:
-    """record_consent as one immediate Core INSERT, for hot paths that never read the event back."""
-    session.execute(_CONSENT_INSERT,
-                    _consent_row(contact_id, action, origin, list_key, detail, consent_version, consent_text))
-
-
-_CONSENT_INSERT = insert(ConsentEvent.__table__)  # type: ignore[attr-defined]
-
-
-def _consent_row(contact_id: int | None, action: str, origin: ConsentSource, list_key: str | None,
-                 detail: dict[str, Any] | None, consent_version: str | None, consent_text: str | None
-                 ) -> dict[str, Any]:
-    return {
-        "contact_id": contact_id,
-        "action": action,
-        "list": list_key,
-        "detail": detail or {},
-        "source": origin.source,
-        "source_url": (origin.source_url or None) and origin.source_url[:2000],
-        "client_ip": origin.client_ip,
-        "user_agent": (origin.user_agent or None) and origin.user_agent[:500],
-        "consent_version": consent_version,
-        "consent_text_hash": _text_hash(consent_text) if consent_text else None,
-        "staff_email": origin.staff_email,
-        "created_at": utcnow(),
-    }
-
-
-@lru_cache(maxsize=64)
-def _text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def contact_dict(session: Session, contact: Contact) -> dict[str, Any]:
     """The contact shape of SPEC section 5."""
     assert contact.id is not None
@@ -409,101 +338,3 @@ def contact_dict(session: Session, contact: Contact) -> dict[str, Any]:
 
 def mark_status(session: Session, contact_id: int, status: str) -> None:
     session.execute(update(Contact).where(Contact.id == contact_id).values(status=status, updated_at=utcnow()))
-
-
-# --- staff search -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ContactFilters:
-    q: str | None = None
-    interest: str | None = None
-    status: str | None = None
-    role: str | None = None
-    tag: str | None = None
-    on_list: str | None = None  # confirmed on this list
-
-
-def search_text() -> Any:
-    """What `q` is matched against: one expression, so PostgreSQL answers it from one trigram index.
-
-    The literals are rendered inline (never bound), so the expression is word for word the one
-    migration 0008 indexes (`ix_contact_search_trgm`, gin_trgm_ops) and the planner can use it.
-    """
-    from sqlalchemy import func, literal_column
-
-    space = literal_column("' '")
-    return func.lower(func.coalesce(Contact.email_key, literal_column("''")).op("||")(space)
-                      .op("||")(Contact.first_name).op("||")(space).op("||")(Contact.last_name)
-                      .op("||")(space).op("||")(Contact.postal_code))
-
-
-def _exact_address(q: str) -> Any | None:
-    q = q.strip().lower()
-    if "@" in q and " " not in q:
-        try:
-            return Contact.email_key == normalize_email(q).key
-        except Invalid:
-            return None
-    return None
-
-
-def _text_condition(q: str, *, indexed: bool = True) -> Any:
-    """A whole address is the unique index's question; anything else a substring of search_text().
-
-    `indexed=False` appends '' to the expression so PostgreSQL cannot pick the trigram index: for
-    the newest rows, reading them in id order and stopping at a page is cheaper than the index
-    whenever the text is common ("first1" matches a tenth of everyone).
-    """
-    exact = _exact_address(q)
-    if exact is not None:
-        return exact
-    escaped = q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    from sqlalchemy import literal_column
-
-    expression = search_text() if indexed else search_text().op("||")(literal_column("''"))
-    return expression.like(f"%{escaped}%", escape="\\")
-
-
-# A substring search looks at the newest RECENT_WINDOW contacts in id order first; only when those
-# hold less than a page does it go to the trigram index for the older ones. A common text is
-# answered from the newest rows, a rare one from the index, where it is cheap; neither reads the
-# whole table (the planner, left alone, sends "first1" through the index and reads a tenth of it).
-RECENT_WINDOW = 20_000
-
-
-def _filtered(filters: ContactFilters, *, indexed: bool = True) -> Any:
-    stmt = select(Contact).where(Contact.status != ContactStatus.erased)
-    if filters.q:
-        stmt = stmt.where(_text_condition(filters.q, indexed=indexed))
-    if filters.interest:
-        stmt = stmt.where(exists().where(ContactInterest.contact_id == Contact.id,
-                                         ContactInterest.interest_key == filters.interest))
-    if filters.tag:
-        stmt = stmt.where(exists().where(ContactTag.contact_id == Contact.id, ContactTag.tag == filters.tag))
-    if filters.on_list:
-        stmt = stmt.where(exists().where(Subscription.contact_id == Contact.id, Subscription.list == filters.on_list,
-                                         Subscription.state == SubscriptionState.confirmed))
-    if filters.status:
-        stmt = stmt.where(Contact.status == filters.status)
-    if filters.role:
-        stmt = stmt.where(Contact.role == filters.role)
-    return stmt
-
-
-def search(session: Session, filters: ContactFilters, after_id: int | None, limit: int) -> tuple[list[Contact], bool]:
-    """Contacts newest-first by id (keyset paging); returns (page, has_more)."""
-    if not filters.q or _exact_address(filters.q) is not None:
-        # No substring: the planner picks well between id order and the filters' own indexes.
-        return keyset_page(session, _filtered(filters), Contact.id, after_id, limit)
-    window = select(Contact.id).order_by(Contact.id.desc()).offset(RECENT_WINDOW - 1).limit(1)
-    threshold = session.scalar(window.where(Contact.id < after_id) if after_id is not None else window)
-    if threshold is None:  # fewer contacts left than the window: one query is cheapest
-        return keyset_page(session, _filtered(filters), Contact.id, after_id, limit)
-    recent, more = keyset_page(session, _filtered(filters, indexed=False).where(Contact.id >= threshold),
-                               Contact.id, after_id, limit)
-    if more:
-        return recent, True
-    older, more = keyset_page(session, _filtered(filters).where(Contact.id < threshold), Contact.id, None,
-                              limit - len(recent))
-    return recent + older, more

@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from crm.contacts import roles
 from crm.contacts import service as contacts
+from crm.contacts.consent import ConsentSource, record_consent
 from crm.contacts.models import (
     Contact,
     ContactStatus,
@@ -131,7 +132,7 @@ def _email_free(session: Session, email: contacts.NormalizedEmail, contact_id: i
 
 def _apply_subscriptions(session: Session, contact: Contact, wanted: dict[str, str], staff_email: str) -> None:
     assert contact.id is not None
-    origin = contacts.ConsentSource(source="staff", staff_email=staff_email)
+    origin = ConsentSource(source="staff", staff_email=staff_email)
     current = contacts.subscriptions_of(session, contact.id)
     reason = contacts.suppression_reason(session, contact.email_key) if contact.email_key else None
     for list_key, state in wanted.items():
@@ -149,8 +150,8 @@ def _apply_subscriptions(session: Session, contact: Contact, wanted: dict[str, s
         sub = sub or contacts.ensure_subscription(session, contact.id, list_key)
         if contacts.set_subscription_state(session, sub, state, source="staff"):
             action = {"confirmed": "staff-confirm", "unsubscribed": "staff-unsubscribe"}.get(state, "staff-pending")
-            contacts.record_consent(session, contact.id, action, origin, list_key=list_key,
-                                    detail={"state": state})
+            record_consent(session, contact.id, action, origin, list_key=list_key,
+                           detail={"state": state})
 
 
 def _apply(session: Session, contact: Contact, fields: dict[str, Any], staff_email: str) -> None:

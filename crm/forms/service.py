@@ -7,7 +7,6 @@ Answers never depend on whether the address was known.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -18,11 +17,11 @@ from sqlmodel import Session
 
 from crm.config import Settings
 from crm.contacts import service as contacts
+from crm.contacts.consent import ConsentSource, insert_consent, record_consent
 from crm.contacts.models import (
     Contact,
     ContactStatus,
     Frequency,
-    Language,
     ListKey,
     Role,
     Subscription,
@@ -30,9 +29,9 @@ from crm.contacts.models import (
 )
 from crm.db import utcnow
 from crm.donations import service as donations
-from crm.errors import Invalid
 from crm.events import service as events
 from crm.forms.models import FormSubmission
+from crm.forms.validation import Errors, choice, choices, common_fields, require, text_list
 from crm.links import person_links, url_for
 from crm.origin import RequestMeta
 from crm.outbox import service as outbox
@@ -44,85 +43,6 @@ CONSENT_TEXTS = {
     "volunteer": "Yes, email me about volunteering with the charity. I can unsubscribe at any time.",
 }
 NO_MAIL_REASONS = ("bounced", "complained")  # suppressed addresses we do not even send transactional mail to
-
-
-@dataclass
-class Errors:
-    fields: dict[str, str] = field(default_factory=dict)
-
-    def run(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Invalid as exc:
-            self.fields.update(exc.fields or {name: exc.message})
-            return None
-
-    def add(self, name: str, reason: str) -> None:
-        self.fields.setdefault(name, reason)
-
-    def raise_if_any(self) -> None:
-        if self.fields:
-            summary = "; ".join(f"{k}: {v}" for k, v in self.fields.items())
-            raise Invalid(summary, fields=dict(self.fields))
-
-
-def _choice(errors: Errors, name: str, value: Any, allowed: list[str], *, default: str | None = None) -> str | None:
-    if value in (None, ""):
-        return default
-    if value not in allowed:
-        errors.add(name, f"unknown {name.replace('_', ' ')} {value!r}; expected one of {', '.join(allowed)}")
-        return default
-    return str(value)
-
-
-def _choices(errors: Errors, name: str, values: Any, allowed: list[str], *, label: str, required: bool) -> list[str]:
-    if values is None:
-        values = []
-    if not isinstance(values, list):
-        errors.add(name, "must be a list")
-        return []
-    unknown = [v for v in values if v not in allowed]
-    if unknown:
-        errors.add(name, f"unknown {label} {', '.join(repr(v) for v in unknown)}; expected any of {', '.join(allowed)}")
-        return []
-    if required and not values:
-        errors.add(name, f"choose at least one {label}")
-    return list(dict.fromkeys(values))
-
-
-def _text_list(errors: Errors, name: str, value: Any) -> list[str]:
-    if value in (None, ""):
-        return []
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, list):
-        errors.add(name, "must be a list of text")
-        return []
-    out: list[str] = []
-    for item in items:
-        text = errors.run(name, contacts.clean_text, item, name, max_length=100)
-        if text:
-            out.append(text)
-    return out
-
-
-def _common(errors: Errors, data: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "email": errors.run("email", contacts.normalize_email, data.get("email")),
-        "first_name": errors.run("first_name", contacts.clean_text, data.get("first_name"), "first_name",
-                                 max_length=100),
-        "last_name": errors.run("last_name", contacts.clean_text, data.get("last_name"), "last_name",
-                                max_length=100),
-        "phone": errors.run("phone", contacts.clean_text, data.get("phone"), "phone", max_length=40),
-        "source_url": errors.run("source_url", contacts.clean_text, data.get("source_url"), "source_url",
-                                 max_length=2000),
-        "language": _choice(errors, "language", data.get("language"), [lang.value for lang in Language]),
-    }
-
-
-def _required(errors: Errors, values: dict[str, Any], *names: str) -> None:
-    for name in names:
-        if name not in errors.fields and not values.get(name):
-            errors.add(name, "is required")
 
 
 def _store_submission(session: Session, form: str, data: dict[str, Any], meta: RequestMeta,
@@ -153,10 +73,10 @@ def _ack_allowed(session: Session, contact: Contact) -> bool:
 
 def validate_newsletter(session: Session, data: dict[str, Any]) -> dict[str, Any]:
     errors = Errors()
-    values = _common(errors, data)
+    values = common_fields(errors, data)
     values["interests"] = errors.run("interests", contacts.validate_interests, session, data.get("interests"))
-    values["role"] = _choice(errors, "role", data.get("role"), [r.value for r in Role])
-    values["frequency"] = _choice(errors, "frequency", data.get("frequency"), [f.value for f in Frequency])
+    values["role"] = choice(errors, "role", data.get("role"), [r.value for r in Role])
+    values["frequency"] = choice(errors, "frequency", data.get("frequency"), [f.value for f in Frequency])
     if data.get("consent") is not True:
         errors.add("consent", "must be true: we only email people who ask us to")
     errors.raise_if_any()
@@ -167,7 +87,7 @@ def start_newsletter_optin(
     session: Session,
     settings: Settings,
     contact: Contact,
-    origin: contacts.ConsentSource,
+    origin: ConsentSource,
     *,
     frequency: str | None,
     interests: list[str],
@@ -182,7 +102,7 @@ def start_newsletter_optin(
     if sub.state == SubscriptionState.unsubscribed:
         contacts.set_subscription_state(session, sub, SubscriptionState.pending)
     session.add(sub)
-    contacts.record_consent(
+    record_consent(
         session, contact.id, "signup", origin, list_key=ListKey.newsletter,
         detail={"interests": interests, "frequency": frequency or sub.frequency},
         consent_version=settings.consent_version, consent_text=CONSENT_TEXTS["newsletter"],
@@ -230,8 +150,8 @@ def submit_newsletter(
     if interests:
         contacts.add_interests(session, contact_id, interests)
     state, stored_frequency = _refresh_newsletter_subscription(session, contact_id, frequency)
-    origin = contacts.ConsentSource("newsletter-form", values["source_url"], meta.client_ip, meta.user_agent)
-    contacts.insert_consent(
+    origin = ConsentSource("newsletter-form", values["source_url"], meta.client_ip, meta.user_agent)
+    insert_consent(
         session, contact_id, "signup", origin, list_key=ListKey.newsletter,
         detail={"interests": interests, "frequency": frequency or stored_frequency},
         consent_version=settings.consent_version, consent_text=CONSENT_TEXTS["newsletter"],
@@ -280,26 +200,30 @@ def _newsletter_upsert(dialect: str, set_frequency: bool) -> Any:
 # --- volunteer interest -----------------------------------------------------------------------
 
 
+def validate_volunteer(data: dict[str, Any]) -> dict[str, Any]:
+    errors = Errors()
+    values = common_fields(errors, data)
+    values["postal_code"] = errors.run("postal_code", contacts.clean_text, data.get("postal_code"), "postal_code",
+                                       max_length=20)
+    require(errors, values, "first_name", "last_name", "postal_code")
+    values["areas"] = choices(errors, "areas", data.get("areas"), volunteers.AREAS, label="area", required=True)
+    values["availability"] = choices(errors, "availability", data.get("availability"), volunteers.AVAILABILITY,
+                                     label="availability", required=True)
+    skills_raw = data.get("skills")
+    values["skills"] = ", ".join(text_list(errors, "skills", skills_raw)) if isinstance(skills_raw, list) else (
+        errors.run("skills", contacts.clean_text, skills_raw, "skills", max_length=2000, single_line=False))
+    values["languages"] = text_list(errors, "languages", data.get("languages"))
+    values["message"] = errors.run("message", contacts.clean_text, data.get("message"), "message", max_length=5000,
+                                   single_line=False)
+    errors.raise_if_any()
+    return values
+
+
 def submit_volunteer(
     session: Session, settings: Settings, data: dict[str, Any], meta: RequestMeta,
     *, raw: dict[str, Any] | None = None,
 ) -> list[int]:
-    errors = Errors()
-    values = _common(errors, data)
-    values["postal_code"] = errors.run("postal_code", contacts.clean_text, data.get("postal_code"), "postal_code",
-                                       max_length=20)
-    _required(errors, values, "first_name", "last_name", "postal_code")
-    areas = _choices(errors, "areas", data.get("areas"), volunteers.AREAS, label="area", required=True)
-    availability = _choices(errors, "availability", data.get("availability"), volunteers.AVAILABILITY,
-                            label="availability", required=True)
-    skills_raw = data.get("skills")
-    skills = ", ".join(_text_list(errors, "skills", skills_raw)) if isinstance(skills_raw, list) else errors.run(
-        "skills", contacts.clean_text, skills_raw, "skills", max_length=2000, single_line=False)
-    languages = _text_list(errors, "languages", data.get("languages"))
-    message = errors.run("message", contacts.clean_text, data.get("message"), "message", max_length=5000,
-                         single_line=False)
-    errors.raise_if_any()
-
+    values = validate_volunteer(data)
     contact, created = contacts.upsert_contact(
         session, values["email"], first_name=values["first_name"], last_name=values["last_name"],
         phone=values["phone"], postal_code=values["postal_code"], language=values["language"])
@@ -309,41 +233,51 @@ def submit_volunteer(
     _store_submission(session, "volunteer-interest", raw if raw is not None else data, meta, contact.id)
     events.record(session, "form.submitted", contact.id, form="volunteer-interest")
     volunteer, _ = volunteers.upsert_from_form(
-        session, contact.id, postal_code=values["postal_code"], areas=areas, availability=availability,
-        skills=skills or "", languages=languages, message=message or "")
+        session, contact.id, postal_code=values["postal_code"], areas=values["areas"],
+        availability=values["availability"], skills=values["skills"] or "", languages=values["languages"],
+        message=values["message"] or "")
     contacts.add_interests(session, contact.id, ["volunteering"])
-    origin = contacts.ConsentSource("volunteer-form", values["source_url"], meta.client_ip, meta.user_agent)
+    origin = ConsentSource("volunteer-form", values["source_url"], meta.client_ip, meta.user_agent)
 
     # They asked to hear about volunteering: the form itself is the consent for this one list, but
     # only for an address nobody has suppressed. Anyone can type anyone's address (SPEC 4): for a
     # suppressed one the submission and profile are kept, nothing is subscribed and nothing is sent;
     # only the person's own click on a confirm link lifts a suppression.
-    suppressed = not _ack_allowed(session, contact)
-    if not suppressed and contact.status == ContactStatus.active:
-        sub = contacts.ensure_subscription(session, contact.id, ListKey.volunteer_updates)
-        if contacts.set_subscription_state(session, sub, SubscriptionState.confirmed):
-            contacts.record_consent(session, contact.id, "signup", origin, list_key=ListKey.volunteer_updates,
-                                    detail={"areas": areas, "availability": availability},
-                                    consent_version=settings.consent_version,
-                                    consent_text=CONSENT_TEXTS["volunteer"])
-            sub.welcomed_at = None
-
     ids: list[int] = []
-    if not suppressed and contact.status == ContactStatus.active:
+    if _ack_allowed(session, contact) and contact.status == ContactStatus.active:
+        _join_volunteer_updates(session, settings, contact, origin, values)
         ctx = {"contact": _person(contact), "links": person_links(settings, contact.id),
-               "volunteer": {"areas": areas, "availability": availability}}
+               "volunteer": {"areas": values["areas"], "availability": values["availability"]}}
         ids += _some(outbox.queue(session, "volunteer-welcome", contact.email, ctx, contact_id=contact.id,
                                   language=contact.language, per_window=True))
-    notice = {"contact": _person(contact), "volunteer_id": volunteer.id, "areas": areas,
-              "availability": availability, "postal_code": values["postal_code"], "phone": values["phone"],
-              "message": message or "", "skills": skills or "", "languages": languages,
-              # Staff open these in the console (after signing in, the console returns them here).
-              "links": {"volunteer": f"{settings.public_base_url}/staff/volunteers/{volunteer.id}",
-                        "pipeline": f"{settings.public_base_url}/staff/volunteers?status=interested"}}
-    ids.append(outbox.queue(session, "volunteer-notice", settings.notify_volunteers, notice))  # type: ignore[arg-type]
+    ids.append(_queue_volunteer_notice(session, settings, contact, volunteer.id, values))  # type: ignore[arg-type]
     if data.get("newsletter") is True:
         ids += start_newsletter_optin(session, settings, contact, origin, frequency=None, interests=[])
     return ids
+
+
+def _join_volunteer_updates(session: Session, settings: Settings, contact: Contact, origin: ConsentSource,
+                            values: dict[str, Any]) -> None:
+    """Confirm the volunteer-updates subscription; a consent event only when that changed something."""
+    assert contact.id is not None
+    sub = contacts.ensure_subscription(session, contact.id, ListKey.volunteer_updates)
+    if contacts.set_subscription_state(session, sub, SubscriptionState.confirmed):
+        record_consent(session, contact.id, "signup", origin, list_key=ListKey.volunteer_updates,
+                       detail={"areas": values["areas"], "availability": values["availability"]},
+                       consent_version=settings.consent_version, consent_text=CONSENT_TEXTS["volunteer"])
+        sub.welcomed_at = None
+
+
+def _queue_volunteer_notice(session: Session, settings: Settings, contact: Contact, volunteer_id: int | None,
+                            values: dict[str, Any]) -> int | None:
+    notice = {"contact": _person(contact), "volunteer_id": volunteer_id, "areas": values["areas"],
+              "availability": values["availability"], "postal_code": values["postal_code"],
+              "phone": values["phone"], "message": values["message"] or "", "skills": values["skills"] or "",
+              "languages": values["languages"],
+              # Staff open these in the console (after signing in, the console returns them here).
+              "links": {"volunteer": f"{settings.public_base_url}/staff/volunteers/{volunteer_id}",
+                        "pipeline": f"{settings.public_base_url}/staff/volunteers?status=interested"}}
+    return outbox.queue(session, "volunteer-notice", settings.notify_volunteers, notice)  # type: ignore[arg-type]
 
 
 # --- donation inquiry -------------------------------------------------------------------------
@@ -354,9 +288,9 @@ def submit_donation(
     *, raw: dict[str, Any] | None = None,
 ) -> list[int]:
     errors = Errors()
-    values = _common(errors, data)
-    _required(errors, values, "first_name", "last_name")
-    inquiry_type = _choice(errors, "inquiry_type", data.get("inquiry_type"), donations.INQUIRY_TYPES)
+    values = common_fields(errors, data)
+    require(errors, values, "first_name", "last_name")
+    inquiry_type = choice(errors, "inquiry_type", data.get("inquiry_type"), donations.INQUIRY_TYPES)
     if "inquiry_type" not in errors.fields and not inquiry_type:
         errors.add("inquiry_type", "is required")
     amount_range = errors.run("amount_range", contacts.clean_text, data.get("amount_range"), "amount_range",
@@ -393,7 +327,7 @@ def submit_donation(
               "console": donations.console_links(settings, inquiry.id)}
     ids.append(outbox.queue(session, "donation-notice", settings.notify_donations, notice))  # type: ignore[arg-type]
     if data.get("newsletter") is True:
-        origin = contacts.ConsentSource("donation-form", values["source_url"], meta.client_ip, meta.user_agent)
+        origin = ConsentSource("donation-form", values["source_url"], meta.client_ip, meta.user_agent)
         ids += start_newsletter_optin(session, settings, contact, origin, frequency=None, interests=[])
     return ids
 

@@ -17,6 +17,7 @@ from sqlmodel import Session
 from crm.campaigns import lifecycle
 from crm.campaigns import service as campaigns
 from crm.campaigns.models import Campaign, CampaignKind, CampaignState, Delivery, DeliveryStatus
+from crm.campaigns.proofs import check_renders
 from crm.config import Settings
 from crm.contacts.models import ListKey
 from crm.db import iso, keyset_page, utcnow
@@ -194,7 +195,7 @@ def _render_check(session: Session, settings: Settings, steps: list[dict[str, An
                   errors: _Errors) -> None:
     for i, step in enumerate(steps):
         probe = Campaign(id=0, kind=CampaignKind.journey, name="check", list=list_key, **_content(step))
-        errors.check(f"steps[{i}].template", campaigns.check_renders, session, settings, probe)
+        errors.check(f"steps[{i}].template", check_renders, session, settings, probe)
 
 
 def _content(step: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact, Frequency, ListKey, SubscriptionState
 from crm.errors import Invalid
-from crm.forms.service import Errors
+from crm.forms.validation import Errors
 from crm.mail import LANGUAGES
 from crm.volunteers import service as volunteers
 

@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from crm.config import Settings
 from crm.contacts import service as contacts
+from crm.contacts.consent import ConsentSource, record_consent
 from crm.contacts.models import Contact, ContactStatus, Frequency, ListKey, SubscriptionState
 from crm.db import utcnow
 from crm.events import service as events
@@ -61,8 +62,8 @@ def contact_from_token(session: Session, settings: Settings, token: str, purpose
     return _claims(session, settings, token, purpose)[1]
 
 
-def origin_of(source: str, meta: RequestMeta) -> contacts.ConsentSource:
-    return contacts.ConsentSource(source, None, meta.client_ip, meta.user_agent)
+def origin_of(source: str, meta: RequestMeta) -> ConsentSource:
+    return ConsentSource(source, None, meta.client_ip, meta.user_agent)
 
 
 # --- confirm ----------------------------------------------------------------------------------
@@ -95,8 +96,8 @@ def confirm(session: Session, settings: Settings, token: str, meta: RequestMeta)
     ids: list[int] = []
     if sub.state != SubscriptionState.confirmed:
         contacts.set_subscription_state(session, sub, SubscriptionState.confirmed)
-        contacts.record_consent(session, contact.id, "confirm", origin_of("confirm-link", meta), list_key=list_key,
-                                consent_version=settings.consent_version)
+        record_consent(session, contact.id, "confirm", origin_of("confirm-link", meta), list_key=list_key,
+                       consent_version=settings.consent_version)
         # A confirmed double opt-in is fresh consent: it lifts any earlier suppression.
         contacts.lift_suppression(session, contact.email_key, ["unsubscribed", "erased", "bounced", "complained",
                                                                  "manual"])
@@ -164,7 +165,7 @@ def _json(value: Any) -> Any:
 
 
 def save(session: Session, settings: Settings, contact: Contact, update: PreferencesUpdate,
-         origin: contacts.ConsentSource) -> SaveResult:
+         origin: ConsentSource) -> SaveResult:
     """Apply a validated change; record a consent event per changed field and a volunteer event."""
     assert contact.id is not None and contact.email is not None
     result = SaveResult()
@@ -181,17 +182,17 @@ def save(session: Session, settings: Settings, contact: Contact, update: Prefere
             contacts.set_interests(session, cid, update.interests)
             result.changes.append(Change("interests", before, sorted(update.interests)))
     for change in result.changes:
-        contacts.record_consent(session, cid, "preferences", origin, consent_version=settings.consent_version,
-                                detail={"field": change.field, "from": change.before, "to": change.after})
+        record_consent(session, cid, "preferences", origin, consent_version=settings.consent_version,
+                       detail={"field": change.field, "from": change.before, "to": change.after})
     _save_lists(session, settings, contact, update, origin, result)
     sub = contacts.subscription(session, cid, ListKey.newsletter)
     if update.frequency is not None and sub is not None and sub.frequency != update.frequency:
         change = Change("frequency", sub.frequency, update.frequency)
         sub.frequency = update.frequency
         session.add(sub)
-        contacts.record_consent(session, cid, "preferences", origin, list_key=ListKey.newsletter,
-                                consent_version=settings.consent_version,
-                                detail={"field": "frequency", "from": change.before, "to": change.after})
+        record_consent(session, cid, "preferences", origin, list_key=ListKey.newsletter,
+                       consent_version=settings.consent_version,
+                       detail={"field": "frequency", "from": change.before, "to": change.after})
         result.changes.append(change)
     _save_volunteer(session, settings, contact, update, origin, result)
     if result.changes:
@@ -203,7 +204,7 @@ def save(session: Session, settings: Settings, contact: Contact, update: Prefere
 
 
 def _save_lists(session: Session, settings: Settings, contact: Contact, update: PreferencesUpdate,
-                origin: contacts.ConsentSource, result: SaveResult) -> None:
+                origin: ConsentSource, result: SaveResult) -> None:
     assert contact.id is not None and contact.email is not None
     subs = contacts.subscriptions_of(session, contact.id)
     for key, wanted in (update.lists or {}).items():
@@ -221,19 +222,19 @@ def _save_lists(session: Session, settings: Settings, contact: Contact, update: 
             result.changes.append(Change("list", state, SubscriptionState.pending.value, key))
         elif not wanted and sub is not None and state in WANTED:
             contacts.set_subscription_state(session, sub, SubscriptionState.unsubscribed)
-            contacts.record_consent(session, contact.id, "unsubscribe", origin, list_key=key,
-                                    consent_version=settings.consent_version, detail={"from": state})
+            record_consent(session, contact.id, "unsubscribe", origin, list_key=key,
+                           consent_version=settings.consent_version, detail={"from": state})
             result.changes.append(Change("list", state, SubscriptionState.unsubscribed.value, key))
 
 
 def _start_list_optin(session: Session, settings: Settings, contact: Contact, list_key: str,
-                      origin: contacts.ConsentSource) -> list[int]:
+                      origin: ConsentSource) -> list[int]:
     """Double opt-in for a list other than the newsletter: pending plus a confirm link naming the list."""
     assert contact.id is not None and contact.email is not None and contact.email_key is not None
     sub = contacts.ensure_subscription(session, contact.id, list_key)
     contacts.set_subscription_state(session, sub, SubscriptionState.pending)
-    contacts.record_consent(session, contact.id, "signup", origin, list_key=list_key,
-                            consent_version=settings.consent_version)
+    record_consent(session, contact.id, "signup", origin, list_key=list_key,
+                   consent_version=settings.consent_version)
     if contacts.suppression_reason(session, contact.email_key) in NO_MAIL_REASONS:
         return []
     links = {**person_links(settings, contact.id), "confirm": url_for(settings, contact.id, "confirm", extra=list_key)}
@@ -244,7 +245,7 @@ def _start_list_optin(session: Session, settings: Settings, contact: Contact, li
 
 
 def _save_volunteer(session: Session, settings: Settings, contact: Contact, update: PreferencesUpdate,
-                    origin: contacts.ConsentSource, result: SaveResult) -> None:
+                    origin: ConsentSource, result: SaveResult) -> None:
     assert contact.id is not None
     if (update.areas is None and update.availability is None and not update.set_paused_until
             and update.shift_reminders is None):
@@ -277,22 +278,22 @@ def _save_volunteer(session: Session, settings: Settings, contact: Contact, upda
     # Staff see the volunteer's own changes in the pipeline history, not only in the consent trail.
     volunteers.record_event(session, vol.id, None, None, "self", "changed in the preference centre", detail)
     for c in changes:
-        contacts.record_consent(session, contact.id, "preferences", origin, list_key=ListKey.volunteer_updates,
-                                consent_version=settings.consent_version,
-                                detail={"field": c.field, "from": _json(c.before), "to": _json(c.after)})
+        record_consent(session, contact.id, "preferences", origin, list_key=ListKey.volunteer_updates,
+                       consent_version=settings.consent_version,
+                       detail={"field": c.field, "from": _json(c.before), "to": _json(c.after)})
     result.changes += changes
 
 
 def unsubscribe_everything(session: Session, settings: Settings, contact: Contact,
-                           origin: contacts.ConsentSource) -> list[Change]:
+                           origin: ConsentSource) -> list[Change]:
     """Leave every list, mark the contact unsubscribed and suppress the address. Idempotent."""
     assert contact.id is not None and contact.email_key is not None
     changes: list[Change] = []
     for key, sub in sorted(contacts.subscriptions_of(session, contact.id).items()):
         before = sub.state
         if contacts.set_subscription_state(session, sub, SubscriptionState.unsubscribed):
-            contacts.record_consent(session, contact.id, "unsubscribe", origin, list_key=key,
-                                    consent_version=settings.consent_version, detail={"from": before})
+            record_consent(session, contact.id, "unsubscribe", origin, list_key=key,
+                           consent_version=settings.consent_version, detail={"from": before})
             changes.append(Change("list", before, SubscriptionState.unsubscribed.value, key))
     if contact.status == ContactStatus.active:
         # bounced/complained stay as they are: they say more than "unsubscribed" does.
@@ -302,8 +303,8 @@ def unsubscribe_everything(session: Session, settings: Settings, contact: Contac
         session.add(contact)
     contacts.suppress(session, contact.email_key, "unsubscribed")
     if changes:
-        contacts.record_consent(session, contact.id, "unsubscribe", origin, consent_version=settings.consent_version,
-                                detail={"scope": "everything", "lists": [c.list_key for c in changes if c.list_key]})
+        record_consent(session, contact.id, "unsubscribe", origin, consent_version=settings.consent_version,
+                       detail={"scope": "everything", "lists": [c.list_key for c in changes if c.list_key]})
         vol = volunteers.for_contact(session, contact.id)
         if vol is not None and vol.id is not None:
             volunteers.record_event(session, vol.id, None, None, "self", "unsubscribed from all email",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from crm.console.refill import refill
-from crm.contacts import service as contacts
+from crm.contacts import search as contacts
 from tests.factories import make_contact
 
 
