@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from crm.db import session_scope, utcnow
 from crm.webhooks import delivery, dispatcher
@@ -216,3 +216,13 @@ def test_log_is_kept_30_days(client, auth, settings, receivers, subscribe):
     with session_scope(settings) as s:
         assert delivery.cleanup(s, utcnow() + dt.timedelta(days=29)) == 0
         assert delivery.cleanup(s, utcnow() + dt.timedelta(days=31)) == 1
+
+
+def test_fan_out_counts_the_deliveries_it_adds(client, settings, receivers, subscribe):
+    # The count drives the statistics refresh that keeps the claim's order check fast (it was -1).
+    subscribe(receivers())
+    subscribe(receivers(), ["contact.created"])
+    client.post("/api/v1/forms/newsletter", json=newsletter_body(email="count@example.org"))
+    with session_scope(settings) as s:
+        added = delivery.fan_out(s)
+        assert added == s.scalar(select(func.count()).select_from(WebhookDelivery)) and added >= 3
