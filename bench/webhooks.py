@@ -111,6 +111,26 @@ def write_events(settings: Any, n: int, start: int, *, rate: float | None = None
     return written
 
 
+def cpu_seconds(recv_pid: int, db_name: str) -> dict[str, float]:
+    """CPU used so far (Linux /proc) by this process (the writer), the worker's processes, the receivers
+    and this database's PostgreSQL backends: where (b)'s time goes on a shared machine."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (proc / "stat").read_text()
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        pid, fields = int(proc.name), stat.rsplit(")", 1)[1].split()
+        group = ("writer" if pid == os.getpid() else "receivers" if pid == recv_pid
+                 else "worker" if "celery" in cmd and "worker.celery_app" in cmd
+                 else "postgres" if cmd.startswith("postgres:") and f" {db_name} " in cmd else None)
+        if group:
+            used[group] = used.get(group, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
 def collect(arrivals: Any, wanted: set[str], timeout: float) -> dict[str, float]:
     got: dict[str, float] = {}
     deadline = time.time() + timeout
@@ -187,17 +207,21 @@ def main() -> None:
                   f"running), delivered to the fast endpoint at {rate:,.0f}/s = {rate / base:.2f} x baseline "
                   f"(first to last arrival)")
 
+        cpu0 = cpu_seconds(recv.pid or 0, db_url.rsplit("/", 1)[1])
         t0 = time.time()
         written = write_events(settings, args.events, 1 + args.drain)
         wrote = time.time() - t0  # the writer shares the machine too: (b) cannot beat its rate
         got = collect(arrivals, set(written), timeout=600)
         elapsed = max(got.values()) - t0 if got else float("inf")
         rate = len(got) / elapsed
+        cpu = cpu_seconds(recv.pid or 0, db_url.rsplit("/", 1)[1])
         lat = sorted(got[w] - written[w] for w in got)
         print(f"(b) pipeline: {len(got)}/{args.events} delivered to the fast endpoint in {elapsed:.1f} s = "
               f"{rate:,.0f}/s = {rate / base:.2f} x baseline (goal >= 0.5 x); backlog latency p99 "
               f"{lat[int(len(lat) * 0.99) - 1]:.2f} s; the events were written in {wrote:.1f} s "
               f"({args.events / wrote:,.0f}/s)")
+        print("(b) CPU per event: " + ", ".join(f"{g} {(cpu[g] - cpu0.get(g, 0.0)) * 1000 / args.events:.2f} ms"
+                                                       for g in sorted(cpu)) + f" (over {elapsed:.1f} s on 2 cores)")
 
         written = write_events(settings, args.paced, 1 + args.drain + args.events, rate=args.rate, batch=10)
         got = collect(arrivals, set(written), timeout=120)
