@@ -1,6 +1,7 @@
 """Outgoing webhooks: throughput and latency to a fast endpoint beside a slow and a failing one.
 
     python bench/webhooks.py [--events 10000] [--baseline 3000] [--paced 1000] [--rate 200] [--workers 2]
+                             [--drain 0]
 
 (a) baseline: plain signed POSTs (Standard Webhooks headers, one reused connection) from one
     process to the fast receiver, one after another: the ceiling for a simple sender.
@@ -8,6 +9,9 @@
     to 3 endpoints (fast: answers 200 at once; slow: answers after 2 s; failing: 500), delivered by
     real Celery workers (+ beat) on PostgreSQL + Redis. Deliveries/s to the fast endpoint, from the
     first event written to the last delivery received. Goal: >= 0.5 x (a).
+(b0) with --drain N: N events written before the worker starts, then delivered: deliveries/s to the
+    fast endpoint from its first arrival to its last, the pipeline's rate when the event writer (which
+    shares the machine) does not bound it.
 (c) latency: --paced more events at --rate per second; event-to-delivery p50/p99 at the fast
     endpoint (occurred_at to arrival). Goal: p99 < 2 s.
 
@@ -107,6 +111,26 @@ def write_events(settings: Any, n: int, start: int, *, rate: float | None = None
     return written
 
 
+def cpu_seconds(recv_pid: int, db_name: str) -> dict[str, float]:
+    """CPU used so far (Linux /proc) by this process (the writer), the worker's processes, the receivers
+    and this database's PostgreSQL backends: where (b)'s time goes on a shared machine."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (proc / "stat").read_text()
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        pid, fields = int(proc.name), stat.rsplit(")", 1)[1].split()
+        group = ("writer" if pid == os.getpid() else "receivers" if pid == recv_pid
+                 else "worker" if "celery" in cmd and "worker.celery_app" in cmd
+                 else "postgres" if cmd.startswith("postgres:") and f" {db_name} " in cmd else None)
+        if group:
+            used[group] = used.get(group, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
 def collect(arrivals: Any, wanted: set[str], timeout: float) -> dict[str, float]:
     got: dict[str, float] = {}
     deadline = time.time() + timeout
@@ -126,6 +150,7 @@ def main() -> None:
     ap.add_argument("--paced", type=int, default=1_000)
     ap.add_argument("--rate", type=float, default=200.0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--drain", type=int, default=0, help="(b0): events written before the worker starts")
     ap.add_argument("--worker-log", type=Path, default=None, help="keep the worker's log here (default: dropped)")
     args = ap.parse_args()
 
@@ -154,12 +179,15 @@ def main() -> None:
         base = bench_baseline(fast, args.baseline)
         while not arrivals.empty():
             arrivals.get()
-        print(f"setup: {os.cpu_count()} cores, PostgreSQL + Redis, receivers in their own process, "
+        print(f"load average {os.getloadavg()[0]:.1f}; setup: {os.cpu_count()} cores, PostgreSQL + Redis, receivers in their own process, "
               f"one Celery worker (--concurrency {args.workers}) with beat, dispatch every 0.5 s")
         print(f"(a) baseline: {base:,.0f} signed POSTs/s (one process, one connection, {args.baseline} POSTs)")
         with session_scope(settings) as s:
             for url in (fast, slow, failing):
                 service.create(s, settings, {"url": url, "events": ["*"]})
+        t0 = time.time()
+        backlog = write_events(settings, args.drain, 1)
+        wrote = time.time() - t0
         env = worker_env(settings)
         env["CRM_WEBHOOK_DISPATCH_SECONDS"] = "0.5"
         log = open(args.worker_log, "wb") if args.worker_log else subprocess.DEVNULL  # noqa: SIM115
@@ -171,18 +199,31 @@ def main() -> None:
             env=env, cwd=ROOT, stdout=log, stderr=log)
         settings.var_dir.mkdir(parents=True, exist_ok=True)
         time.sleep(3)  # the worker and beat come up
+        if args.drain:
+            got = collect(arrivals, set(backlog), timeout=600)
+            first, last = min(got.values()), max(got.values())
+            rate = (len(got) - 1) / (last - first)
+            print(f"(b0) drain: {len(got)}/{args.drain} events written first ({args.drain / wrote:,.0f}/s, no worker "
+                  f"running), delivered to the fast endpoint at {rate:,.0f}/s = {rate / base:.2f} x baseline "
+                  f"(first to last arrival)")
 
+        cpu0 = cpu_seconds(recv.pid or 0, db_url.rsplit("/", 1)[1])
         t0 = time.time()
-        written = write_events(settings, args.events, 1)
+        written = write_events(settings, args.events, 1 + args.drain)
+        wrote = time.time() - t0  # the writer shares the machine too: (b) cannot beat its rate
         got = collect(arrivals, set(written), timeout=600)
         elapsed = max(got.values()) - t0 if got else float("inf")
         rate = len(got) / elapsed
+        cpu = cpu_seconds(recv.pid or 0, db_url.rsplit("/", 1)[1])
         lat = sorted(got[w] - written[w] for w in got)
         print(f"(b) pipeline: {len(got)}/{args.events} delivered to the fast endpoint in {elapsed:.1f} s = "
               f"{rate:,.0f}/s = {rate / base:.2f} x baseline (goal >= 0.5 x); backlog latency p99 "
-              f"{lat[int(len(lat) * 0.99) - 1]:.2f} s")
+              f"{lat[int(len(lat) * 0.99) - 1]:.2f} s; the events were written in {wrote:.1f} s "
+              f"({args.events / wrote:,.0f}/s)")
+        print("(b) CPU per event: " + ", ".join(f"{g} {(cpu[g] - cpu0.get(g, 0.0)) * 1000 / args.events:.2f} ms"
+                                                       for g in sorted(cpu)) + f" (over {elapsed:.1f} s on 2 cores)")
 
-        written = write_events(settings, args.paced, 1 + args.events, rate=args.rate, batch=10)
+        written = write_events(settings, args.paced, 1 + args.drain + args.events, rate=args.rate, batch=10)
         got = collect(arrivals, set(written), timeout=120)
         lat = sorted(got[w] - written[w] for w in got)
         p50, p99 = lat[len(lat) // 2], lat[int(len(lat) * 0.99) - 1]

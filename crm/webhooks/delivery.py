@@ -69,7 +69,9 @@ def fan_out(session: Session, limit: int = FANOUT_BATCH) -> int:
             chosen = chosen.where(Event.type.in_(types))
         stmt = insert(_D).from_select(["endpoint_id", "event_id", "contact_id", "type", "webhook_id", "state",
                                        "attempts", "next_attempt_at", "created_at"], chosen)
-        added += session.execute(stmt).rowcount or 0
+        # SQLAlchemy 2.1 reports -1 for an INSERT ... SELECT unless asked to keep the count; without
+        # it the count below went negative and the statistics were never refreshed.
+        added += session.execute(stmt.execution_options(preserve_rowcount=True)).rowcount or 0
     events.mark_published(session, ids)
     _refresh_statistics(session, added)
     return added

@@ -7,10 +7,11 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from crm.db import session_scope, utcnow
-from crm.webhooks import delivery, dispatcher
+from crm.events import service as events
+from crm.webhooks import claims, delivery, dispatcher, service
 from crm.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.helpers import donation_body, link_path, newsletter_body, to, volunteer_body
 
@@ -216,3 +217,30 @@ def test_log_is_kept_30_days(client, auth, settings, receivers, subscribe):
     with session_scope(settings) as s:
         assert delivery.cleanup(s, utcnow() + dt.timedelta(days=29)) == 0
         assert delivery.cleanup(s, utcnow() + dt.timedelta(days=31)) == 1
+
+
+def test_fan_out_counts_the_deliveries_it_adds(client, settings, receivers, subscribe):
+    # The count drives the statistics refresh that keeps the claim's order check fast (it was -1).
+    subscribe(receivers())
+    subscribe(receivers(), ["contact.created"])
+    client.post("/api/v1/forms/newsletter", json=newsletter_body(email="count@example.org"))
+    with session_scope(settings) as s:
+        added = delivery.fan_out(s)
+        assert added == s.scalar(select(func.count()).select_from(WebhookDelivery)) and added >= 3
+
+
+def test_a_claim_looks_past_a_window_of_blocked_deliveries(settings):
+    # Contact 1's first event waits for a retry; its later events fill more than a claim's window.
+    with session_scope(settings) as s:
+        ep, _ = service.create(s, settings, {"url": "http://127.0.0.1:9/hook", "events": ["*"]})
+        first = events.record(s, "contact.updated", 1, email="a@example.org", changed=["first_name"])
+        for _ in range(claims.WINDOW * 2):
+            events.record(s, "contact.updated", 1, email="a@example.org", changed=["first_name"])
+        other = events.record(s, "contact.updated", 2, email="b@example.org", changed=["first_name"])
+    with session_scope(settings) as s:
+        delivery.fan_out(s)
+        s.execute(update(WebhookDelivery).where(WebhookDelivery.event_id == first)
+                  .values(next_attempt_at=utcnow() + dt.timedelta(minutes=5)))
+    with session_scope(settings) as s:
+        taken = claims.take(s, ep.id, utcnow(), dt.timedelta(seconds=45), 1)  # type: ignore[arg-type]
+    assert [t[1] for t in taken] == [other]
