@@ -152,6 +152,21 @@ class MailableSubscription(SQLModel, table=True):
     contact_id: int = Field(primary_key=True)
 
 
+class MailableInterest(SQLModel, table=True):
+    """(list, interest, contact) for each mailable_subscription row and each of that contact's interests.
+
+    Written only by database triggers (migration 0017) on mailable_subscription and
+    contact_interest; read by counts through a list's gate that name interests, which then scan
+    only the mailable readers of each interest.
+    """
+
+    __tablename__ = "mailable_interest"
+    __table_args__ = (Index("ix_mailable_interest_contact", "contact_id"),)
+    list: str = Field(primary_key=True, max_length=32)
+    interest_key: str = Field(primary_key=True, max_length=64)
+    contact_id: int = Field(primary_key=True)
+
+
 class ConsentEvent(SQLModel, table=True):
     """Append-only proof of every signup, confirmation, preference change and unsubscribe."""
 

@@ -25,6 +25,7 @@ from crm.contacts.models import (
     ContactTag,
     Language,
     ListKey,
+    MailableInterest,
     MailableSubscription,
     Role,
     Subscription,
@@ -61,10 +62,14 @@ class _Compiler:
     link table's contact_id when count() drives the query from that table's index.
     """
 
-    def __init__(self, known_interests: Collection[str] | None, subject: Any = None) -> None:
+    def __init__(self, known_interests: Collection[str] | None, subject: Any = None,
+                 gate_list: str | None = None) -> None:
         self.known_interests = set(known_interests) if known_interests is not None else None
         self.subject = Contact.id if subject is None else subject
         self.link_only = subject is not None
+        # Set when every subject already passes this list's gate: interests are then read from
+        # mailable_interest, the same answer from the short ranges of the list's mailable readers.
+        self.gate_list = gate_list
         self.nodes = 0
 
     @property
@@ -140,7 +145,8 @@ class _Compiler:
     # --- conditions ---------------------------------------------------------------------------
 
     def _link_sets(self, path: str, arg: Any, column: Any, contact_col: Any,
-                   choices: Collection[str] | None, what: str) -> ColumnElement[bool]:
+                   choices: Collection[str] | None, what: str,
+                   also: tuple[ColumnElement[bool], ...] = ()) -> ColumnElement[bool]:
         """interest / tag: {"any"|"all"|"none": [..]} (several keys AND together), or a bare value (= any)."""
         if isinstance(arg, (str, list)):
             arg = {"any": arg}
@@ -149,13 +155,16 @@ class _Compiler:
         for mode, raw in arg.items():
             values = self.strings(f"{path}.{mode}", raw, choices, what=what)
             if mode == "all":
-                parts.extend(exists().where(contact_col == self.subject, column == v) for v in values)
+                parts.extend(exists().where(contact_col == self.subject, column == v, *also) for v in values)
             else:
-                hit = exists().where(contact_col == self.subject, self.in_or_eq(column, values))
+                hit = exists().where(contact_col == self.subject, self.in_or_eq(column, values), *also)
                 parts.append(hit if mode == "any" else ~hit)
         return and_(*parts) if len(parts) > 1 else parts[0]
 
     def c_interest(self, path: str, arg: Any) -> ColumnElement[bool]:
+        if self.gate_list is not None:
+            return self._link_sets(path, arg, MailableInterest.interest_key, MailableInterest.contact_id,
+                                   self.known_interests, "interest", (MailableInterest.list == self.gate_list,))
         return self._link_sets(path, arg, ContactInterest.interest_key, ContactInterest.contact_id,
                                self.known_interests, "interest")
 
@@ -277,15 +286,13 @@ def matching(rules: dict[str, Any] | None, list_key: str | None = None,
     return and_(compile_rules(rules, known_interests), gate)
 
 
-def _driver(rule: Any) -> tuple[Any, list[ColumnElement[bool]], Any, Any] | None:
-    """A conjunct that names one interest, tag or list: (link alias, its WHERE, contact_id, what remains)."""
+def _one_key(rule: Any) -> tuple[str, str, Any] | None:
+    """A conjunct that requires one interest, tag or list: (op, that key, the rest of the rule or None)."""
     if not isinstance(rule, dict) or len(rule) != 1:
         return None
     ((op, arg),) = rule.items()
-    # Core table aliases, not ORM aliased(): this runs on every count and must stay cheap.
     if op == "list" and isinstance(arg, str):
-        sub = Subscription.__table__.alias("driver")  # type: ignore[attr-defined]
-        return sub, [sub.c.list == arg, sub.c.state == SubscriptionState.confirmed], sub.c.contact_id, None
+        return op, arg, None
     if op not in ("interest", "tag"):
         return None
     if isinstance(arg, str | list):
@@ -294,20 +301,35 @@ def _driver(rule: Any) -> tuple[Any, list[ColumnElement[bool]], Any, Any] | None
     for mode in ("all", "any"):
         values = modes.get(mode)
         if values and (mode == "all" or len(values) == 1):
-            link = (ContactInterest if op == "interest" else ContactTag).__table__.alias("driver")  # type: ignore[attr-defined]
-            key = link.c.interest_key if op == "interest" else link.c.tag
             remaining = {m: v for m, v in modes.items() if m != mode}
             if mode == "all" and len(values) > 1:
                 remaining["all"] = values[1:]
-            return link, [key == values[0]], link.c.contact_id, {op: remaining} if remaining else None
+            return op, values[0], {op: remaining} if remaining else None
     return None
+
+
+def _driver(rule: Any) -> tuple[Any, list[ColumnElement[bool]], Any, Any] | None:
+    """A conjunct that names one interest, tag or list: (link alias, its WHERE, contact_id, what remains)."""
+    found = _one_key(rule)
+    if found is None:
+        return None
+    op, key, remaining = found
+    # Core table aliases, not ORM aliased(): this runs on every count and must stay cheap.
+    if op == "list":
+        sub = Subscription.__table__.alias("driver")  # type: ignore[attr-defined]
+        return sub, [sub.c.list == key, sub.c.state == SubscriptionState.confirmed], sub.c.contact_id, None
+    link = (ContactInterest if op == "interest" else ContactTag).__table__.alias("driver")  # type: ignore[attr-defined]
+    column = link.c.interest_key if op == "interest" else link.c.tag
+    return link, [column == key], link.c.contact_id, remaining
 
 
 def driven_count(rules: Any, list_key: str | None = None) -> Select[tuple[int]] | None:
     """The count of a tree made only of link-table conditions, read from link tables' indexes.
 
-    Through a list's gate the rows to count come straight from `mailable_subscription` (the
-    erased are never in it); otherwise the first positive single-key interest/tag/list conjunct
+    Through a list's gate the rows to count come straight from `mailable_interest` (the list's
+    mailable readers of the first interest the tree requires) or `mailable_subscription` (the
+    erased are in neither), and the tree's other interests are read from `mailable_interest` too;
+    otherwise the first positive single-key interest/tag/list conjunct
     picks them from its (key, contact_id) index and the erased are removed by an anti-join on
     their (small) set. Other conjuncts correlate with that row's contact_id. This never touches
     the wide contact table, which a million-contact scan otherwise must.
@@ -317,8 +339,7 @@ def driven_count(rules: Any, list_key: str | None = None) -> Select[tuple[int]] 
     else:
         conjuncts = rules["all"] if isinstance(rules, dict) and list(rules) == ["all"] else [rules]
     if list_key is not None:
-        gate = MailableSubscription.__table__.alias("driver")  # type: ignore[attr-defined]
-        return _link_count(gate, [gate.c.list == list_key], gate.c.contact_id, conjuncts, erased_possible=False)
+        return _gated_count(conjuncts, list_key)
     for i, rule in enumerate(conjuncts):
         found = _driver(rule)
         if found is None:
@@ -329,9 +350,26 @@ def driven_count(rules: Any, list_key: str | None = None) -> Select[tuple[int]] 
     return None
 
 
+def _gated_count(conjuncts: list[Any], list_key: str) -> Select[tuple[int]] | None:
+    """Through a list's gate: from the list's mailable readers of the first interest the tree
+    requires (mailable_interest), or else from the list's whole mailable set."""
+    for i, rule in enumerate(conjuncts):
+        found = _one_key(rule)
+        if found is None or found[0] != "interest":
+            continue
+        _, key, remaining = found
+        driver = MailableInterest.__table__.alias("driver")  # type: ignore[attr-defined]
+        rest = [r for j, r in enumerate(conjuncts) if j != i] + ([remaining] if remaining else [])
+        return _link_count(driver, [driver.c.list == list_key, driver.c.interest_key == key],
+                           driver.c.contact_id, rest, erased_possible=False, gate_list=list_key)
+    gate = MailableSubscription.__table__.alias("driver")  # type: ignore[attr-defined]
+    return _link_count(gate, [gate.c.list == list_key], gate.c.contact_id, conjuncts, erased_possible=False,
+                       gate_list=list_key)
+
+
 def _link_count(link: Any, where: list[ColumnElement[bool]], subject: Any, rest: list[Any], *,
-                erased_possible: bool) -> Select[tuple[int]] | None:
-    compiler = _Compiler(None, subject=subject)
+                erased_possible: bool, gate_list: str | None = None) -> Select[tuple[int]] | None:
+    compiler = _Compiler(None, subject=subject, gate_list=gate_list)
     try:
         parts = [compiler.node(r, "rules") for r in rest]
     except _NeedsContactRow:
