@@ -76,9 +76,13 @@ def main() -> None:
             conn.execute(text("INSERT INTO baseline_int SELECT generate_series(1, :n)"), {"n": args.signups})
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
-            rows = conn.execute(text(
-                "SELECT relname, n_live_tup, pg_relation_size(relid), pg_indexes_size(relid) "
-                "FROM pg_stat_user_tables WHERE n_live_tup > 0 ORDER BY pg_total_relation_size(relid) DESC")).all()
+            tables = conn.execute(text(
+                "SELECT relname, pg_relation_size(relid), pg_indexes_size(relid) FROM pg_stat_user_tables "
+                "ORDER BY pg_total_relation_size(relid) DESC")).all()
+            # Exact counts: the statistics' n_live_tup is an estimate.
+            rows = [(name, conn.execute(text(f'SELECT count(*) FROM "{name}"')).scalar(), heap, index)
+                    for name, heap, index in tables]
+            rows = [r for r in rows if r[1]]
             version = conn.execute(text("SHOW server_version")).scalar()
     engine_for.cache_clear()
     engine.dispose()
