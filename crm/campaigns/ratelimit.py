@@ -18,6 +18,11 @@ from crm.config import Settings
 # Slots are spaced for 95% of the rate: a message reaches the relay a few milliseconds after its slot,
 # and uneven delays between two messages one second apart must not put one window over the cap.
 PACING = 0.95
+# A slot more than this far behind the clock is given up, not used: a worker that fell behind its
+# slots (a batch claimed, a slow render, the machine busy) would otherwise send its stale slots back
+# to back, on top of other workers' fresh ones, and a one-second window would go over the rate.
+# Every send then happens within LATE of its slot, so a window holds at most (1 + LATE) * 0.95 of it.
+LATE = 0.025
 
 # KEYS[1] = the next free slot time (theoretical arrival time); ARGV = interval, count.
 # Returns the delay until the first reserved slot, in seconds, as a string (Lua numbers
@@ -92,6 +97,9 @@ class Pacer:
         self._slots: list[float] = []
 
     def wait(self, remaining: int) -> None:
+        stale = time.monotonic() - LATE
+        while self._slots and self._slots[-1] < stale:
+            self._slots.pop()
         if not self._slots:
             n = max(1, min(self.chunk, remaining))
             delay = self.limiter.reserve(n)
