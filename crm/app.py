@@ -79,7 +79,8 @@ class FormRateLimitMiddleware(RateLimitMiddleware):
         return headers
 
 
-def _stores(settings: Settings) -> StoreRegistry:
+def stores_for(settings: Settings) -> StoreRegistry:
+    """Rate-limit counters: shared through Redis when there is one, else this process's memory."""
     if settings.redis_url:
         from litestar.stores.redis import RedisStore
 
@@ -128,7 +129,7 @@ def create_app(settings: Settings | None = None, publisher: queue.Publisher | No
         guards=[ids_in_range],
         dependencies={"privacy": Provide(_privacy, sync_to_thread=False)},
         exception_handlers=exception_handlers,
-        stores=_stores(settings),
+        stores=stores_for(settings),
         openapi_config=_openapi_config(),
         debug=False,
     )
