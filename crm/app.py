@@ -29,6 +29,7 @@ from crm.content.routes import ContentController
 from crm.deliverability.routes import DeliverabilityController
 from crm.donations.routes import DonationInquiryController
 from crm.emailtemplates.routes import TemplateController
+from crm.forms.batch import GroupCommit
 from crm.forms.routes import FormController, InterestController
 from crm.health import health, ready
 from crm.http import exception_handlers, ids_in_range
@@ -137,4 +138,5 @@ def create_app(settings: Settings | None = None, publisher: queue.Publisher | No
         debug=False,
     )
     app.state.settings = settings
+    app.state.signup_group = GroupCommit(settings)  # newsletter posts arriving together share one commit
     return app
