@@ -29,6 +29,7 @@ from crm.content.routes import ContentController
 from crm.deliverability.routes import DeliverabilityController
 from crm.donations.routes import DonationInquiryController
 from crm.emailtemplates.routes import TemplateController
+from crm.forms.batch import GroupCommit
 from crm.forms.routes import FormController, InterestController
 from crm.health import health, ready
 from crm.http import exception_handlers, ids_in_range
@@ -54,6 +55,7 @@ STATIC_DIR = Path(__file__).parent / "pages" / "static"
 SWAGGER_ASSETS = "/static/vendor/swagger-ui"
 # The staff routes carry this requirement, so the OpenAPI page shows an Authorize button for them.
 BEARER = "BearerToken"
+OUTBOX_WAKEUP_WINDOW = 0.05  # seconds: at most one outbox wake-up publish per window from the API
 
 
 def _openapi_config() -> OpenAPIConfig:
@@ -94,9 +96,12 @@ def _privacy() -> Any:
 
 
 def create_app(settings: Settings | None = None, publisher: queue.Publisher | None = None) -> Litestar:
-    """The API; `publisher` (tests: a MemoryPublisher) replaces the Celery one for this process."""
+    """The API; `publisher` (tests: a MemoryPublisher) replaces the Celery one for this process.
+
+    Outbox wake-ups are coalesced (at most one per 50 ms, the last of a burst always sent): a burst
+    of signups needs one worker wake-up per batch, not one broker round trip per signup."""
     settings = settings or get_settings()
-    queue.install(publisher or CeleryPublisher(settings))
+    queue.install(queue.CoalescingPublisher(publisher or CeleryPublisher(settings), window=OUTBOX_WAKEUP_WINDOW))
     settings.resolved_secret("secret_key")  # fail (or generate) at startup, not at the first email
     warn_if_unpatched_python()
     rate_limit = RateLimitConfig(
@@ -134,4 +139,5 @@ def create_app(settings: Settings | None = None, publisher: queue.Publisher | No
         debug=False,
     )
     app.state.settings = settings
+    app.state.signup_group = GroupCommit(settings)  # newsletter posts arriving together share one commit
     return app

@@ -14,7 +14,9 @@ periodic sweeps, which find the rows by their state. Nothing here ever raises to
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from sqlalchemy import event
@@ -56,6 +58,54 @@ class MemoryPublisher:
 
     def of(self, task: str) -> list[tuple[Any, ...]]:
         return [args for name, args in self.sent if name == task]
+
+
+class CoalescingPublisher:
+    """At most one outbox wake-up per `window` seconds; every other call passes straight through.
+
+    An outbox send task delivers its own message and then drains everything due, so during a burst
+    of signups one wake-up per window does the work of all of them (the database holds the rows;
+    the broker only says "look now"). The first call after a quiet window goes out at once; calls
+    inside the window are remembered and the last of them goes out when the window ends (a
+    trailing wake-up), so the last signup of a burst is still woken for: it is sent after every
+    coalesced commit, so its drain sees their rows. Should that trailing call be lost (the process
+    stops within the window, or the broker is down), the periodic sweep sends the rows, as it does
+    for any lost wake-up.
+    """
+
+    def __init__(self, inner: Publisher, window: float = 0.05, tasks: Iterable[str] = (SEND_OUTBOX,),
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.inner, self.window, self.tasks, self.clock = inner, window, frozenset(tasks), clock
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}  # task -> when its last wake-up went out
+        self._held: dict[str, tuple[Any, ...]] = {}  # task -> the newest args waiting for the window's end
+
+    def send(self, task: str, args: tuple[Any, ...]) -> bool:
+        if task not in self.tasks:
+            return self.inner.send(task, args)
+        with self._lock:
+            if task in self._held:  # a trailing wake-up is already due: it will carry the newest call
+                self._held[task] = args
+                return True
+            wait = self._last.get(task, float("-inf")) + self.window - self.clock()
+            if wait > 0:
+                self._held[task] = args
+                timer = threading.Timer(wait, self._trailing, (task,))
+                timer.daemon = True
+                timer.start()
+                return True
+            self._last[task] = self.clock()
+        return self.inner.send(task, args)
+
+    def _trailing(self, task: str) -> None:
+        with self._lock:
+            args = self._held.pop(task)
+            self._last[task] = self.clock()
+        try:
+            if not self.inner.send(task, args):
+                log.warning("trailing wake-up %s%r not sent; the sweep will pick the rows up", task, args)
+        except Exception as exc:  # noqa: BLE001 - a timer thread has no caller to raise to
+            log.warning("trailing wake-up %s%r failed (the sweep will pick the rows up): %s", task, args, exc)
 
 
 _installed: Publisher = NullPublisher()

@@ -1,4 +1,5 @@
-"""The benchmark's baseline: the same JSON validated the same way, one row committed in one transaction.
+"""The benchmark's baseline: the same JSON validated the same way, one row committed in one transaction
+(PostgreSQL, or SQLite with the app's own engine settings under `bench/intake.py --sqlite`).
 
 This is the durable-commit limit of the machine as seen through the same stack (uvicorn, Litestar,
 a sync SQLAlchemy engine on psycopg in Litestar's thread pool). Not part of the service.
@@ -26,9 +27,14 @@ INTERESTS = {"cancer-information", "treatment-and-side-effects", "clinical-trial
              "research-news", "advocacy"}
 engine = build_engine(os.environ["BENCH_DATABASE_URL"])
 
+SQLITE = engine.dialect.name == "sqlite"
 DDL = """CREATE TABLE IF NOT EXISTS bench_baseline (
+    id integer PRIMARY KEY, email text NOT NULL, payload text NOT NULL,
+    created_at text NOT NULL DEFAULT CURRENT_TIMESTAMP)""" if SQLITE else """CREATE TABLE IF NOT EXISTS bench_baseline (
     id bigserial PRIMARY KEY, email text NOT NULL, payload jsonb NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now())"""
+INSERT = text("INSERT INTO bench_baseline (email, payload) VALUES (:e, :p)" if SQLITE else
+              "INSERT INTO bench_baseline (email, payload) VALUES (:e, CAST(:p AS jsonb))")
 
 
 def _create_table() -> None:
@@ -45,8 +51,7 @@ def signup(data: NewsletterForm) -> Response[dict[str, str]]:
     if data.consent is not True:
         raise Invalid.field("consent", "must be true")
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO bench_baseline (email, payload) VALUES (:e, CAST(:p AS jsonb))"),
-                     {"e": email.key, "p": json.dumps(data.model_dump())})
+        conn.execute(INSERT, {"e": email.key, "p": json.dumps(data.model_dump())})
     return Response({"status": "pending_confirmation"}, status_code=202)
 
 

@@ -64,6 +64,12 @@ def insert_consent(
 _CONSENT_INSERT = insert(ConsentEvent.__table__)  # type: ignore[attr-defined]
 
 
+def consent_columns(origin: ConsentSource, consent_version: str | None, consent_text: str | None) -> dict[str, Any]:
+    """The columns a consent event takes from its origin and text, as insert_consent stores them
+    (for callers that write the row in their own statement)."""
+    return _consent_row(None, "", origin, None, None, consent_version, consent_text)
+
+
 def _consent_row(contact_id: int | None, action: str, origin: ConsentSource, list_key: str | None,
                  detail: dict[str, Any] | None, consent_version: str | None, consent_text: str | None
                  ) -> dict[str, Any]:

@@ -7,6 +7,7 @@ Answers never depend on whether the address was known.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Any
 
@@ -17,7 +18,7 @@ from sqlmodel import Session
 
 from crm.config import Settings
 from crm.contacts import service as contacts
-from crm.contacts.consent import ConsentSource, insert_consent, record_consent
+from crm.contacts.consent import ConsentSource, consent_columns, insert_consent, record_consent
 from crm.contacts.models import (
     Contact,
     ContactStatus,
@@ -27,9 +28,10 @@ from crm.contacts.models import (
     Subscription,
     SubscriptionState,
 )
-from crm.db import utcnow
+from crm.db import is_postgres, utcnow
 from crm.donations import service as donations
 from crm.events import service as events
+from crm.forms import newsletter_pg
 from crm.forms.models import FormSubmission
 from crm.forms.validation import Errors, choice, choices, common_fields, require, text_list
 from crm.links import person_links, url_for
@@ -112,8 +114,10 @@ def start_newsletter_optin(
     return _queue_optin_mail(session, settings, contact, sub.state)
 
 
-def _queue_optin_mail(session: Session, settings: Settings, contact: Contact | Row[Any], state: str) -> list[int]:
-    """The confirm email, or a note that they are already subscribed."""
+def _queue_optin_mail(session: Session, settings: Settings, contact: Contact | Row[Any], state: str,
+                      topics: list[str] | None = None) -> list[int]:
+    """The confirm email, or a note that they are already subscribed. `topics`: the contact's interest
+    labels when the caller has them already (read here otherwise)."""
     ctx: dict[str, Any] = {"contact": _person(contact), "links": person_links(settings, contact.id)}
     if state == SubscriptionState.confirmed:
         template = "already-subscribed"
@@ -122,7 +126,8 @@ def _queue_optin_mail(session: Session, settings: Settings, contact: Contact | R
         ctx["links"]["confirm"] = url_for(settings, contact.id, "confirm")
         # The confirm email names the list and the topics asked for, by their labels (SPEC 7).
         ctx["list_key"] = ListKey.newsletter.value
-        ctx["topics"] = contacts.interest_labels(session, contact.id, contact.language)
+        ctx["topics"] = (topics if topics is not None
+                         else contacts.interest_labels(session, contact.id, contact.language))
     mid = outbox.queue(session, template, contact.email, ctx, contact_id=contact.id, language=contact.language,
                        per_window=True)
     return [mid] if mid else []
@@ -132,19 +137,35 @@ def submit_newsletter(
     session: Session, settings: Settings, data: dict[str, Any], meta: RequestMeta,
     *, raw: dict[str, Any] | None = None,
 ) -> list[int]:
-    """The public intake's hot path: what start_newsletter_optin does for an ORM contact, done in
-    Core statements with no ORM objects (each answered in one round trip, none re-read): the contact
-    upsert returns the suppression reason with the row, the subscription upsert applies frequency and
-    re-subscription in its ON CONFLICT branch and returns the outcome."""
-    values = validate_newsletter(session, data)
+    """The public intake's hot path: what start_newsletter_optin does for an ORM contact, with no ORM
+    objects. On PostgreSQL the signup's rows are one statement (crm.forms.newsletter_pg) and the
+    confirm email's outbox row a second; elsewhere (SQLite) a Core statement per row. Both write
+    the same rows (tests/forms/test_newsletter_paths.py)."""
+    return write_newsletter(session, settings, validate_newsletter(session, data),
+                            raw if raw is not None else data, meta)
+
+
+def write_newsletter(session: Session, settings: Settings, values: dict[str, Any], payload: dict[str, Any],
+                     meta: RequestMeta) -> list[int]:
+    """submit_newsletter's writes, for values validate_newsletter returned (the intake validates
+    before it joins a group commit, crm.forms.batch, so an invalid post never costs a group a rerun)."""
+    if is_postgres(session):
+        return _newsletter_one_statement(session, settings, values, payload, meta)
+    return _newsletter_statements(session, settings, values, payload, meta)
+
+
+def _newsletter_statements(session: Session, settings: Settings, values: dict[str, Any], payload: dict[str, Any],
+                           meta: RequestMeta) -> list[int]:
+    """Core statements, each answered in one round trip and none re-read: the contact upsert returns
+    the suppression reason with the row, the subscription upsert applies frequency and re-subscription
+    in its ON CONFLICT branch and returns the outcome."""
     contact, created, reason = contacts.upsert_contact_row(session, values["email"], first_name=values["first_name"],
                                                            language=values["language"], role=values["role"])
     contact_id: int = contact.id
     if created:
         events.record(session, "contact.created", contact_id, email=contact.email, source="newsletter")
     events.record(session, "form.submitted", contact_id, email=contact.email, form="newsletter")
-    session.execute(_SUBMISSION_INSERT, _submission_row("newsletter", raw if raw is not None else data, meta,
-                                                        contact_id))
+    session.execute(_SUBMISSION_INSERT, _submission_row("newsletter", payload, meta, contact_id))
     interests: list[str] = values["interests"] or []
     frequency: str | None = values["frequency"]
     if interests:
@@ -159,6 +180,32 @@ def submit_newsletter(
     if reason in NO_MAIL_REASONS:
         return []
     return _queue_optin_mail(session, settings, contact, state)
+
+
+def _newsletter_one_statement(session: Session, settings: Settings, values: dict[str, Any],
+                              payload: dict[str, Any], meta: RequestMeta) -> list[int]:
+    """The same rows as _newsletter_statements, written by one statement, then the outbox row."""
+    email = values["email"]
+    interests: list[str] = values["interests"] or []
+    frequency: str | None = values["frequency"]
+    origin = ConsentSource("newsletter-form", values["source_url"], meta.client_ip, meta.user_agent)
+    consent = consent_columns(origin, settings.consent_version, CONSENT_TEXTS["newsletter"])
+    submission = _submission_row("newsletter", payload, meta, None)
+    session.flush()  # pending ORM changes, if any, go first (as every generic statement's flush did)
+    row = newsletter_pg.signup(session, {
+        "email": email.email, "email_key": email.key, "email_hash": contacts.email_hash(session, email.key),
+        "first_name": values["first_name"], "language": values["language"], "role": values["role"],
+        "now": utcnow(), "payload": payload, "client_ip": meta.client_ip,
+        "submission_user_agent": submission["user_agent"], "interests": interests,
+        "interests_json": json.dumps(interests), "frequency": frequency,
+        "frequency_or_default": frequency or Frequency.weekly.value,
+        "source": consent["source"], "source_url": consent["source_url"],
+        "consent_user_agent": consent["user_agent"], "consent_version": consent["consent_version"],
+        "consent_text_hash": consent["consent_text_hash"],
+    }, set_frequency=bool(frequency))
+    if row.suppression_reason in NO_MAIL_REASONS:
+        return []
+    return _queue_optin_mail(session, settings, row, row.state, topics=list(row.topics))
 
 
 # Built once, executed with parameters: statements carrying literal values cost more CPU to build and
