@@ -101,8 +101,6 @@ def create_app(settings: Settings | None = None, publisher: queue.Publisher | No
     Outbox wake-ups are coalesced (at most one per 50 ms, the last of a burst always sent): a burst
     of signups needs one worker wake-up per batch, not one broker round trip per signup."""
     settings = settings or get_settings()
-    queue.install(queue.CoalescingPublisher(publisher or CeleryPublisher(settings), window=OUTBOX_WAKEUP_WINDOW))
-    settings.resolved_secret("secret_key")  # fail (or generate) at startup, not at the first email
     warn_if_unpatched_python()
     rate_limit = RateLimitConfig(
         rate_limit=("minute", settings.form_rate_limit),
@@ -134,10 +132,18 @@ def create_app(settings: Settings | None = None, publisher: queue.Publisher | No
         guards=[ids_in_range],
         dependencies={"privacy": Provide(_privacy, sync_to_thread=False)},
         exception_handlers=exception_handlers,
-        stores=stores_for(settings),
         openapi_config=_openapi_config(),
         debug=False,
     )
+    return configure(app, settings, publisher)
+
+
+def configure(app: Litestar, settings: Settings, publisher: queue.Publisher | None = None) -> Litestar:
+    """What the app reads per request rather than while building its routes: settings, broker,
+    rate-limit counters, the signup group. Tests give one built app each test's own."""
+    queue.install(queue.CoalescingPublisher(publisher or CeleryPublisher(settings), window=OUTBOX_WAKEUP_WINDOW))
+    settings.resolved_secret("secret_key")  # fail (or generate) at startup, not at the first email
+    app.stores = stores_for(settings)
     app.state.settings = settings
     app.state.signup_group = GroupCommit(settings)  # newsletter posts arriving together share one commit
     return app

@@ -154,21 +154,17 @@ def app(settings: Settings, published: queue.MemoryPublisher) -> Any:
     """One Litestar app per process for each build-time configuration, given this test's settings.
 
     Building the app (routes, signatures, schemas) costs 0.2-0.9 s, most of a route test's time.
-    What create_app reads only while building is the cache key; what it reads per request, or
-    per test (settings, publisher, rate-limit counters, the secret), is put in afresh.
+    What create_app reads only while building is the cache key; `configure` gives the built app
+    this test's settings, publisher, rate-limit counters and signup group.
     """
-    from crm.app import create_app, stores_for
+    from crm.app import configure, create_app
 
     key = (settings.form_rate_limit, tuple(settings.cors_origins))
     built = _APPS.get(key)
     if built is None:
         built = _APPS[key] = create_app(settings, publisher=published)
         return built
-    queue.install(published)
-    settings.resolved_secret("secret_key")
-    built.stores = stores_for(settings)
-    built.state.settings = settings
-    return built
+    return configure(built, settings, published)
 
 
 _APPS: dict[tuple[Any, ...], Any] = {}
