@@ -26,6 +26,7 @@ from crm.events.models import Event
 from crm.outbox import service as outbox
 from crm.staff.models import Staff, StaffRole
 from crm.webhooks import signing, transport
+from crm.webhooks.claims import one_of
 from crm.webhooks.models import DeliveryState, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def requests_for(session: Session, endpoint_id: int, claimed: list[tuple[int, in
     secrets = [ep.secret]
     if ep.old_secret and ep.old_secret_until and ep.old_secret_until > now:
         secrets.append(ep.old_secret)
-    events_by_id = {e.id: e for e in session.scalars(select(Event).where(Event.id.in_([c[1] for c in claimed])))}
+    events_by_id = {e.id: e for e in session.scalars(select(Event).where(one_of(session, Event.id, [c[1] for c in claimed])))}
     return [Request(delivery_id, ep.id, ep.url, webhook_id, body_of(events_by_id[event_id]), secrets,  # type: ignore[arg-type]
                     attempts) for delivery_id, event_id, webhook_id, attempts in claimed]
 
@@ -168,7 +169,7 @@ def record(session: Session, settings: Settings, results: list[tuple[Request, Ou
     if not results:
         return
     live = set(session.scalars(select(WebhookDelivery.id).where(
-        WebhookDelivery.id.in_([req.delivery_id for req, _ in results]))))
+        one_of(session, WebhookDelivery.id, [req.delivery_id for req, _ in results]))))
     results = [(req, out) for req, out in results if req.delivery_id in live]  # endpoint deleted mid-flight
     if not results:
         return
@@ -178,7 +179,7 @@ def record(session: Session, settings: Settings, results: list[tuple[Request, Ou
          "response_bytes": out.response_bytes} for req, out in results])
     delivered = [req.delivery_id for req, out in results if _ok(out)]
     if delivered:
-        session.execute(update(WebhookDelivery).where(WebhookDelivery.id.in_(delivered),
+        session.execute(update(WebhookDelivery).where(one_of(session, WebhookDelivery.id, delivered),
                                                       WebhookDelivery.state == DeliveryState.delivering)
                         .values(state=DeliveryState.delivered, delivered_at=now, lease_until=None))
     ep = session.get(WebhookEndpoint, results[0][0].endpoint_id)
