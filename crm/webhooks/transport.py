@@ -58,7 +58,14 @@ def _tls() -> ssl.SSLContext:
 
 
 def _host_header(host: str, port: int, scheme: str) -> str:
-    name = f"[{host}]" if ":" in host else host
+    """`Host` as written in the URL (an IDN in its ASCII form, an IPv6 literal in brackets)."""
+    if ":" in host:
+        name = f"[{host}]"
+    else:
+        try:
+            name = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise ValueError(f"host {host!r} cannot be written in a Host header") from None
     return name if port == (443 if scheme == "https" else 80) else f"{name}:{port}"
 
 
@@ -126,8 +133,9 @@ class _Conn:
 class Transport:
     """One lane's connections (not thread-safe: a lane owns its transport)."""
 
-    def __init__(self, timeout: float = 15.0, max_response: int = 64 * 1024) -> None:
-        self.timeout, self.max_response = timeout, max_response
+    def __init__(self, timeout: float = 15.0, max_response: int = 64 * 1024, tls: ssl.SSLContext | None = None
+                 ) -> None:
+        self.timeout, self.max_response, self.tls = timeout, max_response, tls  # tls: the tests' own CA
         self._conns: dict[tuple[str, str, int, bool], _Conn] = {}
         self.connections_opened = 0
 
@@ -182,7 +190,7 @@ class Transport:
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if scheme == "https":
-                sock = _tls().wrap_socket(sock, server_hostname=target.host)
+                sock = (self.tls or _tls()).wrap_socket(sock, server_hostname=target.host)
         except BaseException:
             sock.close()
             raise

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from crm.errors import Invalid
-from crm.webhooks import transport
+from crm.webhooks import safety, transport
 from crm.webhooks.transport import Transport
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
@@ -27,6 +29,7 @@ class Raw:
     connections: int = 0
     requests: list[bytes] = field(default_factory=list)
     first_reads: list[bytes] = field(default_factory=list)
+    tls: ssl.SSLContext | None = None
     _sock: socket.socket | None = None
 
     @property
@@ -51,6 +54,8 @@ class Raw:
 
     def _serve(self, conn: socket.socket) -> None:
         with contextlib.suppress(OSError):  # the client gave up (a test of bounds or deadlines)
+            if self.tls is not None:
+                conn = self.tls.wrap_socket(conn, server_side=True)
             self._exchange(conn)
 
     def _exchange(self, conn: socket.socket) -> None:
@@ -249,3 +254,42 @@ def test_the_check_runs_again_for_each_new_connection(raw, monkeypatch):
     with pytest.raises(Invalid):
         _post(t, server.url)
     assert server.connections == 3
+
+
+def test_host_header_as_written():
+    assert transport._host_header("example.org", 443, "https") == "example.org"
+    assert transport._host_header("example.org", 8443, "https") == "example.org:8443"
+    assert transport._host_header("bücher.example", 80, "http") == "xn--bcher-kva.example"
+    assert transport._host_header("::1", 8080, "http") == "[::1]:8080"
+
+
+def test_https_goes_to_the_checked_address_with_the_name_for_tls_and_host(raw, monkeypatch, tmp_path):
+    """hooks.example "resolves" to loopback: the connection goes to that address, the certificate is
+    checked against the name (SNI), the Host header carries it, and the connection is kept alive."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=hooks.example", "-addext", "subjectAltName=DNS:hooks.example"],
+                   check=True, capture_output=True)
+    names: list[str | None] = []
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    server_tls.sni_callback = lambda _sock, name, _ctx: names.append(name)  # type: ignore[assignment,return-value]
+    server = Raw(lambda _n, _r: (OK, False), tls=server_tls).start()
+    port = int(server.url.split(":")[2].split("/")[0])
+    monkeypatch.setattr(transport.safety, "check_url",
+                        lambda url, production, **kw: safety.Target("https", "hooks.example", port, "127.0.0.1"))
+    t = Transport(tls=ssl.create_default_context(cafile=str(cert)))
+    try:
+        for _ in range(3):
+            assert _post(t, f"https://hooks.example:{port}/hook").status == 200
+        assert names == ["hooks.example"] and server.connections == 1
+        assert f"host: hooks.example:{port}\r\n".encode() in server.requests[0]
+        # A name the certificate does not carry is refused by TLS, not sent to.
+        monkeypatch.setattr(transport.safety, "check_url",
+                            lambda url, production, **kw: safety.Target("https", "other.example", port, "127.0.0.1"))
+        with pytest.raises(ssl.SSLCertVerificationError):
+            _post(t, f"https://other.example:{port}/hook")
+        assert len(server.requests) == 3
+    finally:
+        t.close()
+        server.stop()
