@@ -15,7 +15,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, any_, bindparam, exists, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session
 
 from crm.db import is_postgres
@@ -24,6 +25,14 @@ from crm.webhooks.models import DeliveryState, WebhookDelivery, WebhookEndpoint
 # Candidates looked at per delivery wanted: blocked ones (a contact's later events) are passed over.
 WINDOW = 4
 _OWED = (DeliveryState.pending, DeliveryState.delivering)
+
+
+def one_of(session: Session, column: Any, values: list[int]) -> Any:
+    """`column IN (values)`; on PostgreSQL `column = ANY(array)`, one parameter: the statement's text is
+    the same whatever the count, so psycopg does not parse hundreds of placeholders for every batch."""
+    if is_postgres(session):
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 def _due(now: dt.datetime) -> Any:
@@ -44,7 +53,7 @@ def _first_owed(session: Session, endpoint_id: int, contact_ids: set[int]) -> di
         return {}
     rows = session.execute(select(WebhookDelivery.contact_id, func.min(WebhookDelivery.event_id))
                            .where(WebhookDelivery.endpoint_id == endpoint_id,
-                                  WebhookDelivery.contact_id.in_(sorted(contact_ids)),
+                                  one_of(session, WebhookDelivery.contact_id, sorted(contact_ids)),
                                   WebhookDelivery.state.in_(_OWED))
                            .group_by(WebhookDelivery.contact_id))
     return {contact_id: event_id for contact_id, event_id in rows}
@@ -83,7 +92,7 @@ def take(session: Session, endpoint_id: int, now: dt.datetime, lease: dt.timedel
     if not ids:
         return []
     stmt = (update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_(ids), _due(now))
+            .where(one_of(session, WebhookDelivery.id, ids), _due(now))
             .values(state=DeliveryState.delivering, lease_until=now + lease, attempts=WebhookDelivery.attempts + 1)
             .returning(WebhookDelivery.id, WebhookDelivery.event_id, WebhookDelivery.webhook_id,
                        WebhookDelivery.attempts))
@@ -95,7 +104,7 @@ def release(session: Session, delivery_ids: list[int]) -> None:
     """Hand untried deliveries back as they were (their claim counted a try they did not get)."""
     if delivery_ids:
         session.execute(update(WebhookDelivery)
-                        .where(WebhookDelivery.id.in_(delivery_ids), WebhookDelivery.state == DeliveryState.delivering)
+                        .where(one_of(session, WebhookDelivery.id, delivery_ids), WebhookDelivery.state == DeliveryState.delivering)
                         .values(state=DeliveryState.pending, lease_until=None, attempts=WebhookDelivery.attempts - 1))
 
 

@@ -15,7 +15,6 @@ import random
 import time
 from dataclasses import dataclass
 
-import httpx
 from sqlalchemy import bindparam, delete, exists, insert, literal, select, text, update
 from sqlmodel import Session
 
@@ -26,7 +25,8 @@ from crm.events import service as events
 from crm.events.models import Event
 from crm.outbox import service as outbox
 from crm.staff.models import Staff, StaffRole
-from crm.webhooks import safety, signing
+from crm.webhooks import signing, transport
+from crm.webhooks.claims import one_of
 from crm.webhooks.models import DeliveryState, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 # SPEC 12's schedule after the first try: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (about 27.6 h in all).
 SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
 TIMEOUT = 15.0
+MAX_RESPONSE = 64 * 1024  # nobody needs more of a receiver's answer than its size
 DISABLE_AFTER = dt.timedelta(days=3)
 KEEP_LOG = dt.timedelta(days=30)
 PER_ENDPOINT = 8
@@ -113,7 +114,7 @@ def requests_for(session: Session, endpoint_id: int, claimed: list[tuple[int, in
     secrets = [ep.secret]
     if ep.old_secret and ep.old_secret_until and ep.old_secret_until > now:
         secrets.append(ep.old_secret)
-    events_by_id = {e.id: e for e in session.scalars(select(Event).where(Event.id.in_([c[1] for c in claimed])))}
+    events_by_id = {e.id: e for e in session.scalars(select(Event).where(one_of(session, Event.id, [c[1] for c in claimed])))}
     return [Request(delivery_id, ep.id, ep.url, webhook_id, body_of(events_by_id[event_id]), secrets,  # type: ignore[arg-type]
                     attempts) for delivery_id, event_id, webhook_id, attempts in claimed]
 
@@ -126,38 +127,26 @@ class Outcome:
     duration_ms: int = 0
 
 
-def post(settings: Settings, req: Request, client: httpx.Client) -> Outcome:
-    """POST once: resolve and check the host now, connect to that checked address."""
+def post(settings: Settings, req: Request, http: transport.Transport) -> Outcome:
+    """POST once over the lane's connection to this receiver; a new connection resolves and checks the
+    host first and goes to that checked address (crm.webhooks.transport)."""
     started = time.monotonic()
     out = Outcome()
     try:
-        target = safety.check_url(req.url, settings.env == "production")
         ts = int(time.time())
         headers = {"content-type": "application/json", "user-agent": "charity-crm-webhooks/1",
                    "webhook-id": req.webhook_id, "webhook-timestamp": str(ts),
-                   "webhook-signature": signing.signature_header(req.secrets, req.webhook_id, ts, req.body),
-                   "host": target.host if target.port in (80, 443) else f"{target.host}:{target.port}"}
-        url = httpx.URL(req.url)
-        ip = f"[{target.ip}]" if ":" in target.ip else target.ip
-        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-        with client.stream("POST", url.copy_with(host=ip.strip("[]")), content=req.body.encode(), headers=headers,
-                           extensions=extensions) as resp:
-            out.status = resp.status_code
-            size = 0
-            for chunk in resp.iter_bytes():
-                size += len(chunk)
-                if size > 64 * 1024:  # nobody needs more of a receiver's answer than its size
-                    break
-            out.response_bytes = size
+                   "webhook-signature": signing.signature_header(req.secrets, req.webhook_id, ts, req.body)}
+        resp = http.post(req.url, headers, req.body.encode(), production=settings.env == "production")
+        out.status, out.response_bytes = resp.status, resp.size
     except Invalid as exc:
         out.error = next(iter(exc.fields.values()), exc.message)
-    except httpx.TimeoutException:
+    except TimeoutError:
         out.error = f"timed out after {TIMEOUT:g} s"
-    except httpx.HTTPError as exc:
+    except (OSError, ValueError) as exc:
         out.error = f"{type(exc).__name__}: {exc}"[:500]
     out.duration_ms = int((time.monotonic() - started) * 1000)
     if out.error is None and out.duration_ms > TIMEOUT * 1000:
-        # httpx's timeout is per read: a receiver trickling its answer must not stretch 15 s.
         out.error = f"answered after {out.duration_ms} ms, over {TIMEOUT:g} s"
     return out
 
@@ -180,7 +169,7 @@ def record(session: Session, settings: Settings, results: list[tuple[Request, Ou
     if not results:
         return
     live = set(session.scalars(select(WebhookDelivery.id).where(
-        WebhookDelivery.id.in_([req.delivery_id for req, _ in results]))))
+        one_of(session, WebhookDelivery.id, [req.delivery_id for req, _ in results]))))
     results = [(req, out) for req, out in results if req.delivery_id in live]  # endpoint deleted mid-flight
     if not results:
         return
@@ -190,7 +179,7 @@ def record(session: Session, settings: Settings, results: list[tuple[Request, Ou
          "response_bytes": out.response_bytes} for req, out in results])
     delivered = [req.delivery_id for req, out in results if _ok(out)]
     if delivered:
-        session.execute(update(WebhookDelivery).where(WebhookDelivery.id.in_(delivered),
+        session.execute(update(WebhookDelivery).where(one_of(session, WebhookDelivery.id, delivered),
                                                       WebhookDelivery.state == DeliveryState.delivering)
                         .values(state=DeliveryState.delivered, delivered_at=now, lease_until=None))
     ep = session.get(WebhookEndpoint, results[0][0].endpoint_id)
@@ -239,9 +228,9 @@ def disable(session: Session, settings: Settings, ep: WebhookEndpoint, reason: s
     return ids
 
 
-def new_client() -> httpx.Client:
+def new_transport() -> transport.Transport:
     # No redirects: a 3xx is a failure (a redirect to an internal address would be the SSRF door).
-    return httpx.Client(timeout=httpx.Timeout(TIMEOUT), follow_redirects=False, trust_env=False)
+    return transport.Transport(timeout=TIMEOUT, max_response=MAX_RESPONSE)
 
 
 def cleanup(session: Session, now: dt.datetime | None = None) -> int:

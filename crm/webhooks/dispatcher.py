@@ -1,8 +1,8 @@
 """The per-process webhook dispatcher: lanes of POSTs, one endpoint each, fed in batches.
 
 A lane claims a batch of one endpoint's due deliveries in one statement, POSTs them one after
-another over a kept-alive connection, and records the batch in one transaction; then it claims
-again, until the endpoint has nothing due. An endpoint gets at most `per_endpoint` lanes, and a
+another over a kept-alive connection (crm.webhooks.transport: one per thread and receiver), and
+records the batch in one transaction; then it claims again, until the endpoint has nothing due. An endpoint gets at most `per_endpoint` lanes, and a
 lane's batch is sized by how fast that endpoint answers, so a slow receiver holds few deliveries
 and never more than a fraction of the lease, while a fast one is fed a hundred at a time. A lane
 never touches another endpoint: a slow or dead receiver delays nobody else, and no email waits on
@@ -18,12 +18,11 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import httpx
-
 from crm.config import Settings
 from crm.db import session_scope, utcnow
 from crm.webhooks import claims, delivery
 from crm.webhooks.delivery import Outcome, Request
+from crm.webhooks.transport import Transport
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +44,16 @@ class Dispatcher:
     _lanes: dict[int, int] = field(default_factory=dict)
     _pace: dict[int, float] = field(default_factory=dict)  # seconds per POST, a moving average
     _local: threading.local = field(default_factory=threading.local)
+    _transports: list[Transport] = field(default_factory=list)  # every thread's, closed with the pool
 
-    def _client(self) -> httpx.Client:
-        client = getattr(self._local, "client", None)
-        if client is None:
-            client = self._local.client = delivery.new_client()
-        return client
+    def _transport(self) -> Transport:
+        """This thread's connections (kept alive across its lanes' deliveries)."""
+        http = getattr(self._local, "http", None)
+        if http is None:
+            http = self._local.http = delivery.new_transport()
+            with self._lock:
+                self._transports.append(http)
+        return http
 
     def _batch_size(self, settings: Settings, endpoint_id: int) -> int:
         # An endpoint not heard from yet is assumed slow: a small first batch, then sized by what it did.
@@ -75,7 +78,7 @@ class Dispatcher:
         """POST in order; after a connection failure the rest go back untried (each would wait a timeout)."""
         results: list[tuple[Request, Outcome]] = []
         for i, req in enumerate(batch):
-            out = delivery.post(settings, req, self._client())
+            out = delivery.post(settings, req, self._transport())
             self._note(req.endpoint_id, out)
             results.append((req, out))
             if out.status is None:
@@ -130,6 +133,11 @@ class Dispatcher:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        with self._lock:
+            for http in self._transports:
+                http.close()
+            self._transports.clear()
+            self._local = threading.local()
 
 
 def run_until_idle(settings: Settings, dispatcher: Dispatcher, timeout: float = 30.0) -> None:
