@@ -226,7 +226,7 @@ def main() -> None:
     ap.add_argument("--raw", type=int, default=5_000)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--batch", type=int, default=500)
-    ap.add_argument("--connections", type=int, default=1, help="SMTP connections per worker (CRM_SMTP_CONNECTIONS)")
+    ap.add_argument("--connections", type=int, default=4, help="SMTP connections per worker (CRM_SMTP_CONNECTIONS)")
     args = ap.parse_args()
 
     from sqlalchemy import text
