@@ -15,6 +15,7 @@ import hmac
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 # staff-invite: a console invitation (the id is a staff member's); staff-login: the few minutes between a
@@ -47,7 +48,9 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+@lru_cache(maxsize=64)
 def _key(secret: str, purpose: str) -> bytes:
+    """Derived once per (secret, purpose): a campaign signs several links per person with the same key."""
     return hmac.new(secret.encode(), f"crm-token:{purpose}".encode(), hashlib.sha256).digest()
 
 

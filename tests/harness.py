@@ -56,6 +56,7 @@ class _Handler:
             self.catcher.messages.append(msg)  # type: ignore[arg-type]
             self.catcher.received_at.append(time.time())
             self.catcher.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            self.catcher.peers.append(tuple(session.peer))
         return "250 Message accepted"
 
 
@@ -67,6 +68,7 @@ class SmtpCatcher:
         self.messages: list[EmailMessage] = []
         self.received_at: list[float] = []  # when each message's DATA completed, for rate checks
         self.envelopes: list[tuple[str, list[str]]] = []
+        self.peers: list[tuple[str, int]] = []  # the client end of each message's connection
         self.lock = threading.Lock()
         self.fault: Fault | None = None
         self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
@@ -108,7 +110,7 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
              "smtp_host", "smtp_port", "secret_key", "webhook_secret", "public_base_url", "send_rate",
              "form_rate_limit", "instance", "notify_volunteers", "notify_donations", "mail_from",
              "org_postal_address", "org_name", "org_website", "org_helpline", "timezone",
-             "match_postal_prefix", "send_batch_size", "lease_seconds",
+             "match_postal_prefix", "send_batch_size", "lease_seconds", "smtp_connections",
              "outbox_sweep_seconds"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
     for name in names:

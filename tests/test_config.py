@@ -44,6 +44,7 @@ def test_environment_is_read_with_the_crm_prefix(monkeypatch):
     ("form_rate_limit", "0"), ("send_rate", "-1"), ("public_base_url", "example.org"),
     ("mail_from", "a@b.example\r\nBcc: x@y.example"), ("smtp_starttls", "perhaps"), ("instance", "a b"),
     ("org_website", "www.example.org"), ("org_name", ""), ("timezone", "Mars/Olympus"),
+    ("smtp_connections", "0"), ("smtp_connections", "33"), ("smtp_connections", "four"),
 ])
 def test_a_bad_value_names_its_variable(monkeypatch, name, value):
     monkeypatch.setenv(f"CRM_{name.upper()}", value)

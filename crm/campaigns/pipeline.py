@@ -6,11 +6,12 @@ Its parts live in `crm.campaigns.send` (claims, prepare, record, batch); every n
 used from here is still importable from here.
 
 - `send_some(settings, campaign_id)`: claim a batch, re-check each person just before their
-  message (unsubscribed, paused, cancelled -> nothing goes), send the batch over one SMTP
-  connection paced by CRM_SEND_RATE and CRM_DOMAIN_RATES, commit each row as it is answered,
+  message (unsubscribed, paused, cancelled -> nothing goes), send the batch over
+  CRM_SMTP_CONNECTIONS SMTP connections in rounds, paced by CRM_SEND_RATE and CRM_DOMAIN_RATES, commit each row as it is answered,
   then check the campaign's failure rate (`autopause`). A worker killed mid-batch leaves rows
-  `sending` whose lease expires; they go back to the queue, so at most the one message in
-  flight (answered 250 but not yet committed) can go twice.
+  `sending` whose lease expires; they go back to the queue, so at most the messages in flight
+  (one per SMTP connection, CRM_SMTP_CONNECTIONS: taken by the relay but not yet committed) can
+  go twice.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from crm.campaigns import autopause, lifecycle
 from crm.campaigns.domain_rates import DomainPacer
 from crm.campaigns.models import Campaign, Delivery
 from crm.campaigns.ratelimit import Pacer, limiter_for
-from crm.campaigns.send.batch import send_batch
+from crm.campaigns.send.batch import Rounds, send_batch
 from crm.campaigns.send.claims import (
     PENDING,
     backoff,
@@ -50,7 +51,7 @@ from crm.campaigns.send.prepare import (
 from crm.campaigns.send.record import MAX_ATTEMPTS, Recorder, SendSummary
 from crm.config import Settings
 from crm.db import get_engine, session_scope, utcnow
-from crm.mail import Sender, make_sender
+from crm.mail import OneAtATime, Sender, make_round_sender
 from crm.queue import PLAN_CAMPAIGN, SEND_CAMPAIGN
 
 log = logging.getLogger(__name__)
@@ -89,10 +90,13 @@ def _due_soon(session: Session, campaign_id: int) -> bool:
 
 def send_some(settings: Settings, campaign_id: int, sender: Sender | None = None, *,
               max_seconds: float = 30.0, batch_size: int | None = None) -> SendSummary:
-    """Claim and send batches for up to max_seconds; `has_more` asks the caller to queue another run."""
+    """Claim and send batches for up to max_seconds; `has_more` asks the caller to queue another run.
+
+    With no `sender`: CRM_SMTP_CONNECTIONS connections in rounds (smtp), the configured sender otherwise.
+    """
     summary = SendSummary(campaign_id)
     own_sender = sender is None
-    sender = sender or make_sender(settings)
+    rounds = make_round_sender(settings) if sender is None else OneAtATime(sender)
     try:
         with Session(get_engine(settings), expire_on_commit=False) as session:
             campaign = session.get(Campaign, campaign_id)
@@ -100,14 +104,14 @@ def send_some(settings: Settings, campaign_id: int, sender: Sender | None = None
                 return summary
             prepared = CampaignSender(settings, session, campaign)
             session.commit()
-            _run(settings, session, prepared, sender, summary, max_seconds, batch_size)
+            _run(settings, session, prepared, rounds, summary, max_seconds, batch_size)
     finally:
         if own_sender:
-            sender.close()
+            rounds.close()
     return summary
 
 
-def _run(settings: Settings, session: Session, prepared: CampaignSender, sender: Sender, summary: SendSummary,
+def _run(settings: Settings, session: Session, prepared: CampaignSender, sender: Rounds, summary: SendSummary,
          max_seconds: float, batch_size: int | None) -> None:
     campaign_id = prepared.campaign_id
     until = time.monotonic() + max_seconds

@@ -101,10 +101,10 @@ def send_test(session: Session, settings: Settings, campaign_id: int, data: Any,
     out = sender or make_sender(settings)
     try:
         for person in persons:
-            rendered = prepared.renderer(person.language).render(person)
+            links = prepared.links.person(person.contact_id)
+            rendered = prepared.renderer(person.language).render(person, links)
             rendered.subject = f"[TEST] {rendered.subject}"
             mid = new_message_id(settings)
-            links = prepared.links.person(person.contact_id)
             headers = {"List-Unsubscribe": f"<{links['unsubscribe']}>", "X-CRM-Campaign": f"{campaign_id} test"}
             out.send_raw(prepared.builder.envelope_from, person.email,  # type: ignore[attr-defined]
                          prepared.builder.build(person.email, rendered, mid, headers), mid)

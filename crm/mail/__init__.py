@@ -25,6 +25,7 @@ from crm.mail.render import (
     render,
     template_files,
 )
+from crm.mail.rounds import Answered, OneAtATime, RoundSender, make_round_sender
 from crm.mail.senders import (
     FileSender,
     MemorySender,
@@ -36,7 +37,7 @@ from crm.mail.senders import (
 )
 
 __all__ = [
-    "LANGUAGES", "PARTS", "CompiledEmail", "FileSender", "HeaderInjection", "MemorySender", "Outgoing",
+    "LANGUAGES", "Answered", "OneAtATime", "RoundSender", "make_round_sender", "PARTS", "CompiledEmail", "FileSender", "HeaderInjection", "MemorySender", "Outgoing",
     "PermanentMailError", "RenderedEmail", "Sender", "SmtpSender", "TransientMailError", "base_context",
     "check_head", "compile_email", "encode_address", "environment", "make_sender", "message_date",
     "new_message_id", "render", "safe_header", "safe_user_header", "template_files", "warn_if_unpatched_python",

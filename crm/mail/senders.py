@@ -130,6 +130,7 @@ class SmtpSender:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._conn: smtplib.SMTP | None = None
+        self.unanswered = False  # a body went (start) and its reply is not read yet (finish)
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
@@ -158,6 +159,23 @@ class SmtpSender:
         """Pre-built message bytes (CRLF line ends): the campaign pipeline's fast path."""
         self._transmit(lambda conn: _pipelined_sendmail(conn, envelope_from, to, data))
         log.info("mail sent: %s", kind_of_raw(data))
+
+    def start(self, envelope_from: str, to: str, data: bytes) -> None:
+        """send_raw without waiting for the relay to take the body: `finish` reads that reply."""
+        def go(conn: smtplib.SMTP) -> dict[str, tuple[int, bytes]]:
+            self.unanswered = start_message(conn, envelope_from, to, data)
+            return {}
+
+        self._transmit(go)
+
+    def finish(self) -> None:
+        """The reply to the body `start` sent (nothing if none is due); raises as send_raw would."""
+        if not self.unanswered:
+            return
+        self.unanswered = False
+        if self._conn is None:
+            raise TransientMailError("connection lost before the message was answered")
+        self._transmit(final_reply)
 
     def _transmit(self, send: Callable[[smtplib.SMTP], dict[str, tuple[int, bytes]]]) -> None:
         if self._conn is None:
@@ -189,6 +207,7 @@ class SmtpSender:
             self._drop()
 
     def _drop(self) -> None:
+        self.unanswered = False
         if self._conn is not None:
             with contextlib.suppress(Exception):  # the connection is gone either way
                 self._conn.close()
@@ -207,14 +226,35 @@ def _pipelined_sendmail(conn: smtplib.SMTP, sender: str, rcpt: str, data: bytes)
     MAIL, RCPT and DATA go in one write and their replies are read together: two round trips per
     message instead of four. Failures raise the same smtplib exceptions sendmail would.
     """
+    if start_message(conn, sender, rcpt, data):
+        final_reply(conn)
+    return {}
+
+
+def start_message(conn: smtplib.SMTP, sender: str, rcpt: str, data: bytes) -> bool:
+    """Envelope and body of one message, without reading the body's final reply.
+
+    True when that reply is still to be read (`final_reply`); False when smtplib's own sendmail
+    sent the whole message (a non-ASCII address). Envelope refusals raise as sendmail would.
+    """
     conn.ehlo_or_helo_if_needed()
-    if not conn.has_extn("pipelining") or not (sender.isascii() and rcpt.isascii()):
-        return conn.sendmail(sender, [rcpt], data)
-    conn.send(f"MAIL FROM:{smtplib.quoteaddr(sender)}\r\nRCPT TO:{smtplib.quoteaddr(rcpt)}\r\nDATA\r\n")
-    mail_reply, rcpt_reply, data_reply = conn.getreply(), conn.getreply(), conn.getreply()
-    if data_reply[0] == 354 and (mail_reply[0] != 250 or rcpt_reply[0] not in (250, 251)):
-        conn.send(b".\r\n")  # a server that opened DATA anyway gets an empty message, then RSET
-        conn.getreply()
+    if not (sender.isascii() and rcpt.isascii()):
+        conn.sendmail(sender, [rcpt], data)
+        return False
+    if conn.has_extn("pipelining"):
+        conn.send(f"MAIL FROM:{smtplib.quoteaddr(sender)}\r\nRCPT TO:{smtplib.quoteaddr(rcpt)}\r\nDATA\r\n")
+        mail_reply, rcpt_reply, data_reply = conn.getreply(), conn.getreply(), conn.getreply()
+        if data_reply[0] == 354 and (mail_reply[0] != 250 or rcpt_reply[0] not in (250, 251)):
+            conn.send(b".\r\n")  # a server that opened DATA anyway gets an empty message, then RSET
+            conn.getreply()
+    else:
+        mail_reply = conn.mail(sender)
+        rcpt_reply = conn.rcpt(rcpt) if mail_reply[0] == 250 else (0, b"")
+        if mail_reply[0] == 250 and rcpt_reply[0] in (250, 251):
+            conn.putcmd("data")
+            data_reply = conn.getreply()
+        else:
+            data_reply = (0, b"")
     if 421 in (mail_reply[0], rcpt_reply[0], data_reply[0]):
         conn.close()
     elif data_reply[0] != 354:
@@ -230,6 +270,11 @@ def _pipelined_sendmail(conn: smtplib.SMTP, sender: str, rcpt: str, data: bytes)
     if body[-2:] != b"\r\n":
         body += b"\r\n"
     conn.send(body + b".\r\n")
+    return True
+
+
+def final_reply(conn: smtplib.SMTP) -> dict[str, tuple[int, bytes]]:
+    """The reply to a message's body (250 when the relay took it); anything else raises SMTPDataError."""
     code, message = conn.getreply()
     if code != 250:
         if code == 421:

@@ -102,8 +102,9 @@ class LanguageRenderer:
         return Rendered(" ".join(subject_cut.fill(values).split()), html_cut.fill(html_values),
                         text_cut.fill(values))
 
-    def render(self, person: Person) -> Rendered:
-        links = self.links.person(person.contact_id)
+    def render(self, person: Person, links: dict[str, str] | None = None) -> Rendered:
+        """`links`: the person's signed links when the caller has them already (signed once per person)."""
+        links = links if links is not None else self.links.person(person.contact_id)
         extra = self.extras(person) if self.extras else {}
         contact = {"first_name": person.first_name, "last_name": person.last_name, "email": person.email,
                    "language": person.language, "role": person.role or ""}

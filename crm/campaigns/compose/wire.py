@@ -23,9 +23,38 @@ class NonAsciiAddress(ValueError):
     """The hand-built path is ASCII only; the caller falls back to crm.mail.Outgoing (SMTPUTF8)."""
 
 
-def _qp(text: str) -> bytes:
+def qp_whole(text: str) -> bytes:
+    """Quoted-printable of a whole text in one go (the reference `qp` must match byte for byte)."""
     data = binascii.b2a_qp(text.replace("\r\n", "\n").encode("utf-8"), istext=True)
     return data.replace(b"\n", b"\r\n")
+
+
+@lru_cache(maxsize=8192)
+def _qp_line(line: str, last: bool) -> bytes:
+    """One line's quoted-printable (soft breaks included), as it comes out inside a whole text.
+
+    b2a_qp encodes each line on its own: what it does with a line depends on the line and on
+    what follows it (a line break, or the end of the text: trailing spaces differ), never on
+    other lines. So a line is encoded with what follows it and the line break cut off again.
+    """
+    raw = line.encode("utf-8")
+    if last:
+        return binascii.b2a_qp(raw, istext=True).replace(b"\n", b"\r\n")
+    return binascii.b2a_qp(raw + b"\n", istext=True)[:-1].replace(b"\n", b"\r\n")
+
+
+def qp(text: str) -> bytes:
+    """Quoted-printable with CRLF line ends; a campaign's template lines are encoded once per process.
+
+    Most lines of a campaign are the same for every person; only those carrying a name or a link
+    differ. The bytes are the same as `qp_whole`'s (tests/campaigns/test_wire.py).
+    """
+    data = text.replace("\r\n", "\n")
+    if "\r" in data:  # a bare CR changes b2a_qp's line-end detection for the whole text
+        return qp_whole(text)
+    lines = data.split("\n")
+    last = len(lines) - 1
+    return b"\r\n".join([_qp_line(line, i == last) for i, line in enumerate(lines)])
 
 
 def encode_subject(subject: str) -> str:
@@ -85,7 +114,7 @@ class MessageBuilder:
         part_head = b"Content-Type: text/%s; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
         return b"".join((
             head,
-            b"--", b, b"\r\n", part_head % b"plain", _qp(rendered.text), b"\r\n",
-            b"--", b, b"\r\n", part_head % b"html", _qp(rendered.html), b"\r\n",
+            b"--", b, b"\r\n", part_head % b"plain", qp(rendered.text), b"\r\n",
+            b"--", b, b"\r\n", part_head % b"html", qp(rendered.html), b"\r\n",
             b"--", b, b"--\r\n",
         ))

@@ -1,4 +1,5 @@
-"""One claimed batch sent over one connection, paced by CRM_SEND_RATE and by CRM_DOMAIN_RATES.
+"""One claimed batch sent over CRM_SMTP_CONNECTIONS connections in rounds, paced by CRM_SEND_RATE
+and by CRM_DOMAIN_RATES.
 
 The batch is not sent strictly in order: the next message is the first one whose recipient
 domain has a slot within one global interval; it then waits for its global slot and its domain slot. When every message left waits on its domain, the
@@ -7,7 +8,9 @@ back to the queue due when their domain's slot would come (`claims.put_off`): a 
 never holds up a batch, and a sender never sleeps while mail to other domains is waiting.
 
 Each person is re-checked just before their message (unsubscribed, paused, cancelled -> nothing
-goes) and each row committed as it is answered; see `record.Recorder`.
+goes) and each row committed as it is answered; see `record.Recorder`. With N connections a
+message's answer is read when its connection comes round again (`crm.mail.rounds`), so a sender
+killed mid-send may have up to N messages taken by the relay and not yet recorded.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from crm.campaigns.send.prepare import CampaignSender, batch_people
 from crm.campaigns.send.record import Recorder, SendSummary, mark, permanent, retry_later
 from crm.config import Settings
 from crm.db import utcnow
-from crm.mail import PermanentMailError, Sender, TransientMailError
+from crm.mail import OneAtATime, PermanentMailError, RoundSender, TransientMailError
 
+Rounds = RoundSender | OneAtATime
 SHORT_WAIT = 0.02  # seconds a sender may sleep for a paced domain when nothing else in its batch can go
 
 
@@ -97,54 +101,93 @@ def _skip(session: Session, ids: Iterable[int], error: str, summary: SendSummary
     session.commit()
 
 
+class Answers:
+    """What the relay answered, recorded as each answer is read (on a later turn with several connections)."""
+
+    def __init__(self, session: Session, recorder: Recorder, domains: DomainPacer, summary: SendSummary) -> None:
+        self.session, self.recorder, self.domains, self.summary = session, recorder, domains, summary
+        self.transient_in_a_row = 0
+
+    def __call__(self, tag: tuple[Person, str], exc: TransientMailError | PermanentMailError | None) -> None:
+        person, mid = tag
+        if exc is None:
+            self.transient_in_a_row = 0
+            self.recorder.sent(person.delivery_id, mid)
+            self.summary.sent += 1
+        elif isinstance(exc, TransientMailError):
+            self.recorder.flush()
+            retry_later(self.session, person, exc, self.summary)
+            if exc.is_deferral:
+                self.summary.deferred += 1
+                self.domains.defer(domain_of(person.email))
+            else:
+                self.transient_in_a_row += 1
+        else:
+            self.recorder.flush()
+            permanent(self.session, person, exc, self.summary)
+            self.session.commit()
+
+
 def send_batch(settings: Settings, session: Session, recorder: Recorder, prepared: CampaignSender,
-               sender: Sender, ids: list[int], pacers: tuple[Pacer, DomainPacer], deadline: float,
+               sender: Rounds, ids: list[int], pacers: tuple[Pacer, DomainPacer], deadline: float,
                summary: SendSummary) -> str | None:
-    """Send one claimed batch; returns why it stopped early (paused, cancelled, lease, transient) or None."""
+    """Send one claimed batch; returns why it stopped early (paused, cancelled, lease, transient) or None.
+
+    Before each person the connection they will go on is freed (`collect`): the answer it held is
+    recorded by the same statement that re-checks the person, so no more than one message per
+    connection is ever sent and unrecorded. Every answer is in before the batch returns.
+    """
     pacer, domains = pacers
     people, ineligible = batch_people(session, prepared, ids)
     _skip(session, ineligible, "not eligible when its turn came", summary)
     turns = Turns(people, domains, horizon=1.0 / settings.send_rate)
-    transient_in_a_row = 0
+    answers = Answers(session, recorder, domains, summary)
+
+    def stop(release_ids: list[int], state: str) -> None:
+        sender.drain(answers)
+        recorder.flush()
+        release(session, release_ids, state)
+        session.commit()
+
     while turns:
         if time.monotonic() > deadline:
-            recorder.flush()
-            release(session, turns.ids(), CampaignState.paused)
-            session.commit()
+            stop(turns.ids(), CampaignState.paused)
             return "lease"
         person, wait, blocked = turns.next()
         if person is None:
             time.sleep(turns.put_off_far(session, blocked, summary))
             continue
         slot = time.monotonic() + wait
+        sender.collect(answers)
         state, eligible = recorder.check(person.contact_id)
         if state != CampaignState.sending:
-            release(session, [person.delivery_id, *turns.ids()], state)
-            session.commit()
+            stop([person.delivery_id, *turns.ids()], state)
             return state
         if not eligible:
             _skip(session, [person.delivery_id], "unsubscribed or suppressed before sending", summary)
             continue
-        outcome, mid = _send_one(settings, session, prepared, sender, person, (pacer, len(turns) + 1, slot), summary)
-        if outcome == "sent":
-            transient_in_a_row = 0
-            recorder.sent(person.delivery_id, mid)
-            summary.sent += 1
-        elif outcome == "deferred":
+        outcome = _send_one(settings, session, prepared, sender, person, (pacer, len(turns) + 1, slot), summary)
+        if outcome == "deferred":
             domains.defer(domain_of(person.email))
         elif outcome == "transient":
-            transient_in_a_row += 1
-            if transient_in_a_row >= 3:
-                # The relay is down or refusing: hand the rest back rather than hammer it.
-                hand_back(session, turns.ids())
-                return "transient"
+            answers.transient_in_a_row += 1
+        if answers.transient_in_a_row >= 3:
+            # The relay is down or refusing: hand the rest back rather than hammer it.
+            sender.drain(answers)
+            recorder.flush()
+            hand_back(session, turns.ids())
+            return "transient"
+    sender.drain(answers)
     recorder.flush()
     return None
 
 
-def _send_one(settings: Settings, session: Session, prepared: CampaignSender, sender: Sender, person: Person,
-              pacing: tuple[Pacer, int, float], summary: SendSummary) -> tuple[str, str]:
-    """Render and send one message in its slot; returns sent, deferred, transient, failed or permanent."""
+def _send_one(settings: Settings, session: Session, prepared: CampaignSender, sender: Rounds, person: Person,
+              pacing: tuple[Pacer, int, float], summary: SendSummary) -> str:
+    """Render and send one message in its slot; returns sent, deferred, transient, failed or permanent.
+
+    "sent" means handed over: the relay's answer to the body comes through `Answers`.
+    """
     pacer, remaining, slot = pacing
     try:
         mid, data, outgoing = prepared.message(person)
@@ -152,22 +195,22 @@ def _send_one(settings: Settings, session: Session, prepared: CampaignSender, se
         mark(session, person.delivery_id, status=DeliveryStatus.failed, error=f"render: {exc}"[:1000])
         session.commit()
         summary.failed += 1
-        return "failed", ""
+        return "failed"
     pacer.wait(remaining)  # the global slot right before the send: no jitter between them
     _sleep_until(slot)
     try:
         if data is not None:
-            sender.send_raw(prepared.builder.envelope_from, person.email, data, mid)  # type: ignore[attr-defined]
+            sender.submit(prepared.builder.envelope_from, person.email, data, mid, (person, mid))
         else:
-            sender.send(outgoing.build(settings.mail_from))
+            sender.send(outgoing.build(settings.mail_from), (person, mid))
     except TransientMailError as exc:
         retry_later(session, person, exc, summary)
         if exc.is_deferral:
             summary.deferred += 1
-            return "deferred", mid
-        return "transient", mid
+            return "deferred"
+        return "transient"
     except PermanentMailError as exc:
         permanent(session, person, exc, summary)
         session.commit()
-        return "permanent", mid
-    return "sent", mid
+        return "permanent"
+    return "sent"

@@ -92,9 +92,9 @@ class CampaignSender:
         return self._renderers[lang]
 
     def message(self, person: Person) -> tuple[str, bytes | None, Outgoing]:
-        rendered = self.renderer(person.language).render(person)
+        links = self.links.person(person.contact_id)  # signed once: the body's links and the headers share them
+        rendered = self.renderer(person.language).render(person, links)
         mid = message_id_for(self.secret, self.domain, self.campaign_id, person.delivery_id)
-        links = self.links.person(person.contact_id)
         headers = {
             "List-Unsubscribe": f"<{links['unsubscribe']}>, <{self.links.mailto(links['_unsubscribe_token'])}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",

@@ -84,6 +84,7 @@ class Recorder:
 
     def sent(self, delivery_id: int, message_id: str) -> None:
         if self.pg:
+            self.flush()  # answers come in together when a batch ends: one pending 250 at a time
             self.pending = (delivery_id, message_id)
         else:
             mark(self.session, delivery_id, status=DeliveryStatus.sent, sent_at=utcnow(), message_id=message_id,
