@@ -69,10 +69,6 @@ def _segments_bench() -> Any:
     return module
 
 
-def _seed_statements() -> list[str]:
-    return list(_segments_bench().GENERATE)
-
-
 # (name, query string of /staff/contacts, the ContactFilters the page builds from it)
 SEARCHES: list[tuple[str, dict[str, str], ContactFilters]] = [
     ("newest contacts, no filter", {}, ContactFilters()),
@@ -122,10 +118,7 @@ def _prepare(url: str, server: Any, n: int, keep: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         upgrade(load_settings(database_url=url, var_dir=Path(tmp), secret_key="bench", webhook_secret="bench"))
     start = time.perf_counter()
-    with engine.begin() as conn:
-        conn.execute(text("SELECT setseed(0.42)"))
-        for sql in _seed_statements():
-            conn.execute(text(sql), {"n": n})
+    _segments_bench().generate(engine, n)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE"))
     print(f"generated {n:,} contacts in {time.perf_counter() - start:.1f} s (bench/segments.py's generator), "

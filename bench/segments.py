@@ -194,6 +194,23 @@ CASES: list[tuple[str, dict[str, Any], str | None, str]] = [
 ]
 
 
+def generate(engine: Any, n: int) -> None:
+    """The population, in one transaction.
+
+    A bulk load, like a restore: the row triggers that keep mailable_subscription and
+    mailable_interest are off while the generated rows go in, then the backfills of migrations 0015
+    and 0017 fill them, one INSERT ... SELECT each. (Row by row, a million rows took over an hour.)
+    """
+    with engine.begin() as conn:
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        conn.execute(text("SELECT setseed(0.42)"))
+        for sql in GENERATE:
+            conn.execute(text(sql), {"n": n})
+        for backfill in _mailable_backfills():
+            conn.execute(text(backfill))
+        conn.execute(text("SET LOCAL session_replication_role = origin"))
+
+
 def _mailable_backfills() -> list[str]:
     """The backfill statements of the migrations that created mailable_subscription and mailable_interest."""
     import importlib.util
@@ -268,18 +285,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             upgrade(load_settings(database_url=url, var_dir=Path(tmp), secret_key="bench", webhook_secret="bench"))
         start = time.perf_counter()
-        with engine.begin() as conn:
-            # A bulk load, like a restore: the row triggers that keep mailable_subscription and
-            # mailable_interest are off while the generated rows go in, then the backfills of
-            # migrations 0015 and 0017 fill them, one INSERT ... SELECT each. (Row by row, a
-            # million rows took over an hour.)
-            conn.execute(text("SET LOCAL session_replication_role = replica"))
-            conn.execute(text("SELECT setseed(0.42)"))
-            for sql in GENERATE:
-                conn.execute(text(sql), {"n": args.contacts})
-            for backfill in _mailable_backfills():
-                conn.execute(text(backfill))
-            conn.execute(text("SET LOCAL session_replication_role = origin"))
+        generate(engine, args.contacts)
         load = time.perf_counter() - start
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))

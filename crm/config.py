@@ -105,9 +105,9 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_ssl: bool = False
     smtp_timeout: float = Field(30.0, gt=0)
-    # SMTP connections one campaign sender holds and sends over in rounds; a sender killed mid-send may
-    # resend at most one message per connection (SPEC 8).
-    smtp_connections: int = Field(4, ge=1, le=32)
+    # SMTP connections one campaign sender holds and sends over in rounds. A sender killed mid-send may
+    # resend at most one message per connection: 1 keeps SPEC 8's "the one message it had in flight".
+    smtp_connections: int = Field(1, ge=1, le=32)
 
     secret_key: str | None = None
     secret_key_fallbacks: str | None = None  # comma-separated earlier keys, still accepted for links
