@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from crm.campaigns.ratelimit import PACING
 from crm.config import Settings
 
 HOLD = 60.0  # seconds a halving lasts before recovery starts (SPEC 14: at least a minute)
@@ -35,6 +34,9 @@ RECOVERY = 60.0  # then the rate doubles every this many seconds until it is bac
 DEBOUNCE = 5.0  # deferrals within this many seconds of the last halving do not halve again
 FLOOR = 1 / 64  # never slower than this share of the base rate
 STATE_TTL = 3600  # seconds a slowed domain's state is kept in Redis after its last change
+# A domain's slots are spaced for 95% of its rate: its messages are a share of the global pace, so
+# their delays spread over more time than the global limiter's (crm.campaigns.ratelimit.PACING).
+PACING = 0.95
 
 
 def factor_at(factor: float, since: float, now: float, hold: float = HOLD, recovery: float = RECOVERY) -> float:

@@ -15,14 +15,16 @@ from typing import Any, Protocol
 
 from crm.config import Settings
 
-# Slots are spaced for 95% of the rate: a message reaches the relay a few milliseconds after its slot,
-# and uneven delays between two messages one second apart must not put one window over the cap.
-PACING = 0.95
+# Slots are spaced for 90% of the rate: a message reaches the relay some milliseconds after its slot
+# (the envelope's round trips, the relay's own queue), and uneven delays between two messages one
+# second apart must not put one window over the cap. At 95% a window had 5% of a second of delay to
+# spare, less the LATE below, and a relay in a loaded process took more (26 within a second at 25/s).
+PACING = 0.9
 # A slot more than this far behind the clock is given up, not used: a worker that fell behind its
 # slots (a batch claimed, a slow render, the machine busy) would otherwise send its stale slots back
 # to back, on top of other workers' fresh ones, and a one-second window would go over the rate.
-# Every send then happens within LATE of its slot, so a window holds at most (1 + LATE) * 0.95 of it.
-LATE = 0.025
+# Every send then happens within LATE of its slot, so a window holds at most (1 + LATE) * 0.9 of it.
+LATE = 0.02
 
 # KEYS[1] = the next free slot time (theoretical arrival time); ARGV = interval, count.
 # Returns the delay until the first reserved slot, in seconds, as a string (Lua numbers

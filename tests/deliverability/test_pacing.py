@@ -17,6 +17,7 @@ from sqlalchemy import insert, select
 
 from crm.campaigns import domain_rates, pipeline, planning, service
 from crm.campaigns.domain_rates import HOLD, RECOVERY, LocalDomainLimiter, RedisDomainLimiter
+from crm.campaigns.domain_rates import PACING as DOMAIN_PACING
 from crm.campaigns.models import Delivery
 from crm.campaigns.ratelimit import PACING
 from crm.contacts.models import Contact, ContactStatus, Subscription
@@ -183,7 +184,7 @@ def test_a_halving_holds_a_minute_then_recovers_gradually():
 def test_slots_are_spaced_by_the_rate_in_force():
     clock = Clock()
     limiter = LocalDomainLimiter(clock)
-    interval = 1 / (10 * PACING)
+    interval = 1 / (10 * DOMAIN_PACING)
     assert limiter.try_reserve("a.test", 10, horizon=0.01) == (True, 0.0)
     ok, wait = limiter.try_reserve("a.test", 10, horizon=0.01)  # the next slot is too far: nothing taken
     assert not ok and wait == pytest.approx(interval)
