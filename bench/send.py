@@ -194,7 +194,7 @@ def new_campaign(settings: Any, name: str) -> int:
         return c.id  # type: ignore[return-value]
 
 
-def worker_env(settings: Any, connections: int) -> dict[str, str]:
+def worker_env(settings: Any, connections: int = 1) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
     for name in ("database_url", "broker_url", "redis_url", "mail_backend", "smtp_host", "smtp_port", "secret_key",
                  "webhook_secret", "instance", "send_rate", "send_batch_size", "lease_seconds", "var_dir"):
