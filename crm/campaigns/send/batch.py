@@ -166,11 +166,7 @@ def send_batch(settings: Settings, session: Session, recorder: Recorder, prepare
         if not eligible:
             _skip(session, [person.delivery_id], "unsubscribed or suppressed before sending", summary)
             continue
-        outcome = _send_one(settings, session, prepared, sender, person, (pacer, len(turns) + 1, slot), summary)
-        if outcome == "deferred":
-            domains.defer(domain_of(person.email))
-        elif outcome == "transient":
-            answers.transient_in_a_row += 1
+        _send_one(settings, session, prepared, sender, person, (pacer, len(turns) + 1, slot), answers, summary)
         if answers.transient_in_a_row >= 3:
             # The relay is down or refusing: hand the rest back rather than hammer it.
             sender.drain(answers)
@@ -183,11 +179,9 @@ def send_batch(settings: Settings, session: Session, recorder: Recorder, prepare
 
 
 def _send_one(settings: Settings, session: Session, prepared: CampaignSender, sender: Rounds, person: Person,
-              pacing: tuple[Pacer, int, float], summary: SendSummary) -> str:
-    """Render and send one message in its slot; returns sent, deferred, transient, failed or permanent.
-
-    "sent" means handed over: the relay's answer to the body comes through `Answers`.
-    """
+              pacing: tuple[Pacer, int, float], answers: Answers, summary: SendSummary) -> None:
+    """Render and send one message in its slot. The relay's answer, to the envelope now or to the
+    body on a later turn, is recorded by `answers`."""
     pacer, remaining, slot = pacing
     try:
         mid, data, outgoing = prepared.message(person)
@@ -195,7 +189,7 @@ def _send_one(settings: Settings, session: Session, prepared: CampaignSender, se
         mark(session, person.delivery_id, status=DeliveryStatus.failed, error=f"render: {exc}"[:1000])
         session.commit()
         summary.failed += 1
-        return "failed"
+        return
     pacer.wait(remaining)  # the global slot right before the send: no jitter between them
     _sleep_until(slot)
     try:
@@ -203,14 +197,5 @@ def _send_one(settings: Settings, session: Session, prepared: CampaignSender, se
             sender.submit(prepared.builder.envelope_from, person.email, data, mid, (person, mid))
         else:
             sender.send(outgoing.build(settings.mail_from), (person, mid))
-    except TransientMailError as exc:
-        retry_later(session, person, exc, summary)
-        if exc.is_deferral:
-            summary.deferred += 1
-            return "deferred"
-        return "transient"
-    except PermanentMailError as exc:
-        permanent(session, person, exc, summary)
-        session.commit()
-        return "permanent"
-    return "sent"
+    except (TransientMailError, PermanentMailError) as exc:  # refused at the envelope: nothing went
+        answers((person, mid), exc)
