@@ -18,8 +18,9 @@ Goal (issue 12): every page < 300 ms warm and within 1.5x of its queries.
 The segment builder's live count: GET /staff/segments/count?rules=<JSON>&list=newsletter for three
 rule trees of SPEC section 6 (one interest; two interests + role + not a tag; any of a postal-code
 prefix or signed up within 365 days). "Queries" is what that handler runs, called directly: the
-fragment's interest choices, crm.segments.service.preview (the compiled count, the 5-row sample with
-its interests/tags/lists, the audit insert) and crm.segments.service.count through the list's gate.
+fragment's interest choices and crm.segments.service.preview with mailable_on the list (the raw and
+the gated count -- one statement unless indexes answer both --, the 5-row sample with its
+interests/tags/lists, the audit insert).
 """
 
 from __future__ import annotations
@@ -186,14 +187,15 @@ SEGMENT_COUNTS: list[str] = []  # what each tree matched, printed under the tabl
 
 def _direct_segment_count(settings: Any, rules: dict[str, Any]) -> Callable[[], Any]:
     """What GET /staff/segments/count runs without HTTP: the fragment's interest choices, then
-    segments_view.count_panel's work -- segments.service.preview (the compiled count, the 5-row sample
-    with its interests/tags/lists, the audit row) and segments.service.count through the list's gate."""
+    segments_view.count_panel's work -- segments.service.preview with the list's mailable count (the
+    two counts, the 5-row sample with its interests/tags/lists, the audit row)."""
     def run() -> Any:
         with session_scope(settings) as s:
             segments_view.interest_choices(s)
             found = segments.preview(s, rules, None, staff_email="bench@staff.example.org",
-                                     target="segment:unsaved", sample_size=segments_view.SAMPLE)
-            return found["count"], segments.count(s, rules, SEGMENT_LIST)
+                                     target="segment:unsaved", sample_size=segments_view.SAMPLE,
+                                     mailable_on=SEGMENT_LIST)
+            return found["count"], found["mailable"]
     return run
 
 

@@ -2,7 +2,8 @@
 
 - validate_rules(rules) raises Invalid naming an unknown operator or key (with its path);
 - compile_rules(rules) -> a boolean SQL expression over Contact;
-- audience(rules, list_key) -> SELECT Contact.id ... passing the one mailing gate.
+- audience(rules, list_key) -> SELECT Contact.id ... passing the one mailing gate;
+- driven_count / count_with_mailable -> the counts, from link-table indexes where the tree allows.
 
 Every condition becomes a column test on Contact or a correlated EXISTS on a link table,
 so the whole tree is one WHERE clause the database plans as semi/anti joins: nothing is
@@ -284,6 +285,18 @@ def matching(rules: dict[str, Any] | None, list_key: str | None = None,
     """Who a count or preview shows: the rules over every contact not erased, or through the gate of a list."""
     gate = mailable_audience(list_key) if list_key else Contact.status != ContactStatus.erased
     return and_(compile_rules(rules, known_interests), gate)
+
+
+def count_with_mailable(rules: dict[str, Any] | None, list_key: str) -> Select[tuple[int, int]]:
+    """(everyone matching, of whom mailable on list_key) in one pass over Contact.
+
+    For trees no index can drive: the raw and the gated count would each scan the contact table,
+    so the gate is an outer join counted beside (its key makes it at most one row per contact).
+    """
+    gate = MailableSubscription.__table__.alias("gate")  # type: ignore[attr-defined]
+    return (select(func.count(), func.count(gate.c.contact_id)).select_from(Contact)
+            .outerjoin(gate, and_(gate.c.contact_id == Contact.id, gate.c.list == list_key))
+            .where(matching(rules)))
 
 
 def _one_key(rule: Any) -> tuple[str, str, Any] | None:

@@ -29,6 +29,7 @@ from crm.segments.compiler import (  # noqa: F401 - the segment interface other 
     SAMPLE_SIZE,
     audience,
     compile_rules,
+    count_with_mailable,
     driven_count,
     matching,
     validate_rules,
@@ -56,15 +57,40 @@ def count(session: Session, rules: dict[str, Any] | None, list_key: str | None =
     return int(session.scalar(stmt) or 0)
 
 
+def count_and_mailable(session: Session, rules: dict[str, Any] | None, list_key: str) -> tuple[int, int]:
+    """How many match (not erased), and how many of those may be mailed on list_key.
+
+    Each from its link-table index when the tree allows both; otherwise one pass over the
+    contacts answers the two, where two counts would scan them twice.
+    """
+    matching(rules, check_list(list_key))  # validates
+    raw, gated = driven_count(rules), driven_count(rules, list_key)
+    if raw is not None and gated is not None:
+        return int(session.scalar(raw) or 0), int(session.scalar(gated) or 0)
+    n, mailable = session.execute(count_with_mailable(rules, list_key)).one()
+    return int(n), int(mailable)
+
+
 def preview(session: Session, rules: dict[str, Any] | None, list_key: str | None = None,
-            *, staff_email: str, target: str, sample_size: int = SAMPLE_SIZE) -> dict[str, Any]:
-    """{"count", "sample"}: the newest matching contacts as the contact shape; audited (it shows people)."""
+            *, staff_email: str, target: str, sample_size: int = SAMPLE_SIZE,
+            mailable_on: str | None = None) -> dict[str, Any]:
+    """{"count", "sample"}: the newest matching contacts as the contact shape; audited (it shows people).
+
+    With `mailable_on` (and no `list_key`) also "mailable": how many of them that list may mail.
+    """
     where = matching(rules, check_list(list_key), contacts.interest_keys(session))
-    n = count(session, rules, list_key)
+    mailable: int | None = None
+    if mailable_on is not None and list_key is None:
+        n, mailable = count_and_mailable(session, rules, mailable_on)
+    else:
+        n = count(session, rules, list_key)
     sample = list(session.scalars(select(Contact).where(where).order_by(Contact.id.desc()).limit(sample_size)))
     audit(session, staff_email, "segment.preview", target, rows=n,
           detail={"list": list_key, "sample": [c.id for c in sample]})
-    return {"count": n, "sample": contacts_public(session, sample)}
+    found: dict[str, Any] = {"count": n, "sample": contacts_public(session, sample)}
+    if mailable is not None:
+        found["mailable"] = mailable
+    return found
 
 
 def preview_unsaved(session: Session, data: SegmentPreviewRequest, list_key: str | None,

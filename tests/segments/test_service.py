@@ -74,6 +74,11 @@ def people(session: Session) -> dict[str, int]:
 def matches(session: Session, rules: dict[str, Any] | None, list_key: str | None = None) -> set[str]:
     ids = set(session.scalars(select(Contact.id).where(service.matching(rules, list_key))))
     assert service.count(session, rules, list_key) == len(ids)
+    # The console's panel: both counts at once, whichever path (index reads or one pass) the tree takes.
+    for gate_list in ("newsletter", "volunteer-updates"):
+        mailable = set(session.scalars(select(Contact.id).where(service.matching(rules, gate_list))))
+        assert service.count_and_mailable(session, rules, gate_list) == (service.count(session, rules),
+                                                                         len(mailable))
     return {c.email.split("@")[0] for c in session.scalars(select(Contact).where(Contact.id.in_(ids)))}
 
 
