@@ -22,6 +22,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from litestar import Controller, Request, Response
+from litestar.concurrency import sync_to_thread
 from litestar.connection import ASGIConnection
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
@@ -92,14 +93,19 @@ async def _stash_expired_form(connection: ASGIConnection[Any, Any, Any, Any]) ->
     fields: dict[str, list[str]] = {}
     for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
         fields.setdefault(key, []).append(value)
-    with session_scope(settings_of(connection)) as session:
-        key = stash.put(session, connection.url.path, fields)
-    connection.scope["crm_restore"] = key  # type: ignore[typeddict-unknown-key]
+    connection.scope["crm_restore"] = await sync_to_thread(  # type: ignore[typeddict-unknown-key]
+        _stash, settings_of(connection), connection.url.path, fields)
+
+
+def _stash(settings: Any, path: str, fields: dict[str, list[str]]) -> str:
+    with session_scope(settings) as session:
+        return stash.put(session, path, fields)
 
 
 def _needs(role: StaffRole):  # type: ignore[no-untyped-def]
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        who = signed_in(connection)
+        # The session lookup is a database read: off the event loop, like the API's guards.
+        who = await sync_to_thread(signed_in, connection)
         if who is None:
             await _stash_expired_form(connection)
             raise NotAuthorizedException("sign in first")
@@ -107,7 +113,7 @@ def _needs(role: StaffRole):  # type: ignore[no-untyped-def]
             raise PermissionDeniedException(f"this page needs the {role.value} role")
         if connection.query_params.get(RESTORE):
             # Taken here, before the handler opens its own database session (SQLite allows one writer).
-            connection.scope["crm_restored"] = _restored(connection)  # type: ignore[typeddict-unknown-key]
+            connection.scope["crm_restored"] = await sync_to_thread(_restored, connection)  # type: ignore[typeddict-unknown-key]
 
     guard.__name__ = f"console_{role.value}"
     return guard

@@ -43,11 +43,13 @@ def resume(session: Session, token: str | None, idle_hours: float, now: dt.datet
     if not token:
         return None
     now = now or utcnow()
-    row = session.scalars(select(StaffSession).where(StaffSession.token_hash == hash_token(token))).first()
-    if row is None:
+    # One statement for the session and its member: it runs before every console page.
+    found = session.execute(select(StaffSession, Staff).join(Staff, Staff.id == StaffSession.staff_id)
+                            .where(StaffSession.token_hash == hash_token(token))).first()
+    if found is None:
         return None
-    staff = session.get(Staff, row.staff_id)
-    if staff is None or not staff.active or now - row.last_seen_at > dt.timedelta(hours=idle_hours):
+    row, staff = found
+    if not staff.active or now - row.last_seen_at > dt.timedelta(hours=idle_hours):
         session.delete(row)
         return None
     if now - row.last_seen_at > TOUCH_EVERY:
