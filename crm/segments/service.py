@@ -63,11 +63,12 @@ def count_and_mailable(session: Session, rules: dict[str, Any] | None, list_key:
     Each from its link-table index when the tree allows both; otherwise one pass over the
     contacts answers the two, where two counts would scan them twice.
     """
-    matching(rules, check_list(list_key))  # validates
+    check_list(list_key)
+    one_pass = count_with_mailable(rules, list_key)  # compiling it validates the tree
     raw, gated = driven_count(rules), driven_count(rules, list_key)
     if raw is not None and gated is not None:
         return int(session.scalar(raw) or 0), int(session.scalar(gated) or 0)
-    n, mailable = session.execute(count_with_mailable(rules, list_key)).one()
+    n, mailable = session.execute(one_pass).one()
     return int(n), int(mailable)
 
 
